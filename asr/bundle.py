@@ -1,0 +1,68 @@
+"""Model bundles: a self-contained directory that rebuilds a recogniser with no other files.
+
+    BUNDLE/
+      model.keras   inference model (feats -> probs), no Lambda: loads with safe_mode=True
+      config.yaml   features, text and model sections used to train it
+      vocab.json    characters; class 0 is the CTC blank
+      stats.json    the train-set CMVN statistics (also baked into the model's first layer)
+      train.json    provenance: data dir, epochs, best dev CER
+
+Loading never executes code from the bundle: YAML via `yaml.safe_load`, Keras with `safe_mode=True`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asr.config import FeatureConfig, ModelConfig, TextConfig, config_to_dict, dump_yaml, read_yaml, section_from_dict
+from asr.errors import AsrError
+from asr.files import atomic_dir, read_json, write_json
+from asr.text import Vocabulary
+
+MODEL_FILE = "model.keras"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the Keras inference model plus everything needed to featurise and decode."""
+
+    model: Any  # keras.Model, feats [B, T, n_mfcc] -> probs [B, T', V]
+    features: FeatureConfig
+    text: TextConfig
+    model_cfg: ModelConfig
+    vocab: Vocabulary
+    stats: dict
+    info: dict
+    path: Path
+
+
+def save_bundle(path: str | Path, model: Any, features: FeatureConfig, text: TextConfig, model_cfg: ModelConfig,
+                vocab: Vocabulary, stats: dict, info: dict) -> None:
+    """Write a bundle directory atomically (a kill mid-write leaves the previous bundle intact)."""
+    with atomic_dir(path) as tmp:
+        model.save(tmp / MODEL_FILE)
+        cfg = {"features": config_to_dict(features), "text": config_to_dict(text), "model": config_to_dict(model_cfg)}
+        (tmp / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+        vocab.save(tmp / "vocab.json")
+        write_json(tmp / "stats.json", stats)
+        write_json(tmp / "train.json", info)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle directory safely; a missing or incomplete bundle is an AsrError naming the file."""
+    path = Path(path)
+    for name in (MODEL_FILE, "config.yaml", "vocab.json", "stats.json"):
+        if not (path / name).is_file():
+            raise AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote")
+    import keras
+
+    cfg = read_yaml(path / "config.yaml")
+    where = str(path / "config.yaml")
+    model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
+    info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
+    return Bundle(model, section_from_dict(FeatureConfig, cfg.get("features", {}), where),
+                  section_from_dict(TextConfig, cfg.get("text", {}), where),
+                  section_from_dict(ModelConfig, cfg.get("model", {}), where),
+                  Vocabulary.load(path / "vocab.json"), read_json(path / "stats.json"), info, path)

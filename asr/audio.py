@@ -1,12 +1,21 @@
-"""Audio loading and MFCC features (librosa).
+"""Audio loading and MFCC features (numpy only, numerically the same as librosa's).
 
-    python -c "import asr.audio as a, asr.config as c; print(a.compute_mfcc(a.load_audio('x.wav', 16000), c.FeatureConfig()).shape)"
+    >>> from asr.audio import compute_mfcc, load_audio; from asr.config import FeatureConfig
+    >>> compute_mfcc(load_audio("x.wav", 16000), FeatureConfig()).shape  # float32 [n_frames, n_mfcc]
 
-Frame count (librosa, `center=True`): `n_frames = 1 + n_samples // hop_length`.
+`compute_mfcc` reproduces `librosa.feature.mfcc(y, sr, n_mfcc, n_fft, hop_length, n_mels)` (centred
+frames with zero padding, periodic Hann window, power spectrum, Slaney mel filters, dB with an 80 dB
+floor, orthonormal DCT-II) to float32 rounding. It is written out here because importing
+`librosa.feature` costs ~2 s per process (scipy.signal, numba), which dominated `asr prepare` on a
+normal corpus (scipy.fft alone costs 0.1-0.3 s), and because computing in cache-sized blocks of frames
+is ~1.5x faster than librosa.
+
+Frame count (centred frames): `n_frames = 1 + n_samples // hop_length`.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +24,11 @@ import soundfile as sf
 from asr.config import FeatureConfig
 from asr.errors import AsrError
 
+FEATURES_VERSION = 2  # bump when load_audio/compute_mfcc change numerically: prepared shards are then recomputed
 SILENCE_PEAK = 1e-4  # peak amplitude below which audio counts as all-silent (about -80 dBFS)
+TOP_DB = 80.0  # log-mel floor below the utterance's loudest bin (librosa.power_to_db's top_db)
+AMIN = 1e-10  # power floor before the log (librosa.power_to_db's amin)
+BLOCK_FRAMES = 256  # frames per FFT block: [256, n_fft] float64 stays in L2 cache
 
 
 def load_audio(path: str | Path, sample_rate: int, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
@@ -26,32 +39,95 @@ def load_audio(path: str | Path, sample_rate: int, offset: float = 0.0, duration
     try:
         with sf.SoundFile(str(path)) as f:
             rate = f.samplerate
-            f.seek(int(offset * rate))
+            if offset:
+                f.seek(int(offset * rate))
             frames = -1 if duration is None else int(round(duration * rate))
             audio = f.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as err:
         raise AsrError(f"cannot read audio {path}: {err}") from None
-    audio = audio.mean(axis=1)  # [n, channels] -> [n]: stereo mixed down
+    audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)  # [n, channels] -> [n]: mixed down
     if rate != sample_rate and audio.size:
-        import librosa  # imported late: loading librosa costs ~1 s
-
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
+        audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """float32 `[n]` at `rate` -> `[ceil(n * target / rate)]` at `target` (soxr HQ, as librosa.resample)."""
+    import soxr
+
+    out = soxr.resample(audio, rate, target, quality="soxr_hq")
+    size = int(np.ceil(audio.size * target / rate))
+    return out[:size] if out.size >= size else np.pad(out, (0, size - out.size))
+
+
 def num_frames(n_samples: int, cfg: FeatureConfig) -> int:
-    """Number of MFCC frames librosa produces for `n_samples` samples (centred frames)."""
+    """Number of MFCC frames for `n_samples` samples (centred frames)."""
     return 1 + n_samples // cfg.hop_length
 
 
-def compute_mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """MFCC of float32 `[n_samples]` audio -> float32 `[n_frames, n_mfcc]`."""
-    import librosa
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    return np.where(hz >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(hz, 1e-30) / min_log_hz) / logstep,
+                    hz / f_sp)
 
-    mfcc = librosa.feature.mfcc(
-        y=audio, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels
-    )  # [n_mfcc, n_frames]
-    return np.ascontiguousarray(mfcc.T, dtype=np.float32)  # [n_mfcc, T] -> [T, n_mfcc]
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of `_hz_to_mel`."""
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Slaney-normalised triangular mel filters, float32 `[n_fft // 2 + 1, n_mels]` (librosa.filters.mel.T)."""
+    fft_hz = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sample_rate)  # [F]
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(cfg.sample_rate / 2)),
+                                   cfg.n_mels + 2))  # [n_mels + 2]: lower edge, centre, upper edge of each band
+    width = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]  # [n_mels + 2, F]
+    rising, falling = -ramps[:-2] / width[:-1, None], ramps[2:] / width[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))  # [n_mels, F]
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # Slaney norm: each filter has unit area
+    return np.ascontiguousarray(weights.T, dtype=np.float32)  # [n_mels, F] -> [F, n_mels]
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    """Periodic Hann window, float64 `[n_fft]` (scipy.signal.get_window('hann', n_fft))."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+
+
+@functools.lru_cache(maxsize=8)
+def _dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """Orthonormal DCT-II as a matrix, float64 `[n_mels, n_mfcc]` (scipy.fft.dct(type=2, norm='ortho'))."""
+    k, n = np.arange(n_mfcc)[None, :], np.arange(n_mels)[:, None]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels)) * np.sqrt(2.0 / n_mels)  # [n_mels, n_mfcc]
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis
+
+
+def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log-mel power spectrogram in dB of float32 `[n_samples]` -> float32 `[n_frames, n_mels]`, 80 dB floor."""
+    padded = np.pad(np.asarray(audio, dtype=np.float32), cfg.n_fft // 2)  # centred frames, zero padding
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]  # [T, n_fft] view
+    window, filters = _hann(cfg.n_fft), mel_filterbank(cfg)
+    mel = np.empty((len(frames), cfg.n_mels), dtype=np.float32)
+    for start in range(0, len(frames), BLOCK_FRAMES):
+        spec = np.fft.rfft(frames[start:start + BLOCK_FRAMES] * window, axis=1).astype(np.complex64)  # [b, F]
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
+        np.matmul(power, filters, out=mel[start:start + BLOCK_FRAMES])  # [b, F] @ [F, n_mels]
+    db = np.log10(np.maximum(mel, AMIN, out=mel), out=mel)
+    db *= 10.0
+    return np.maximum(db, db.max() - TOP_DB, out=db)
+
+
+def compute_mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """MFCC of float32 `[n_samples]` audio -> float32 `[n_frames, n_mfcc]` (as librosa.feature.mfcc(...).T)."""
+    mfcc = log_mel(audio, cfg).astype(np.float64) @ _dct_matrix(cfg.n_mels, cfg.n_mfcc)  # [T, n_mels] -> [T, n_mfcc]
+    return mfcc.astype(np.float32)
 
 
 def is_silent(audio: np.ndarray) -> bool:

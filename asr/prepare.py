@@ -2,40 +2,55 @@
 
     asr prepare recipes/demo/corpus --out data/demo --config configs/demo.yaml
 
-DATA_DIR layout (every file written atomically):
+DATA_DIR layout (every file written atomically; the corpus itself is only read):
 
     config.yaml          features + text + model.conv_stride the data was prepared with
-    vocab.json           characters; class 0 is the CTC blank
+    vocab.json           characters of the normalised training text; class 0 is the CTC blank
     stats.json           per-coefficient mean/std of the train features (global CMVN)
-    {train,dev,test}.jsonl  manifests: id, audio, duration, text, n_frames, shard, row
+    {train,dev,test}.jsonl  manifests: id, audio, duration, text, n_frames, shard, row, subset
     feats/SPLIT-NNNNN.npy   float32 [sum of n_frames, n_mfcc]: the utterances of a shard, concatenated
     feats/SPLIT-NNNNN.json  shard metadata; its presence marks the shard as finished
     skipped.jsonl        id, path, reason, detail of every item that was not used
 
-A shard is the unit of parallel and resumable work: a re-run (or a run after `kill -9`) reuses every
-shard whose metadata matches its inputs, so it produces the same result as one uninterrupted run.
+A shard (`prepare.shard_size` utterances of one split, sorted by id) is the unit of parallel and
+resumable work. Its metadata carries a key hashing its inputs (utterances, the size and mtime of their
+audio files, the settings); a re-run, or a run after `kill -9`, reuses every shard whose key matches, so
+it produces the same result as one uninterrupted run, and a fixed audio file is picked up again.
+`--num-shards N --shard-index I` computes every N-th shard only, so N machines can share the work on
+one shared DATA_DIR; a last run without them (or the last machine to finish) writes the manifests.
+
+Bad items never stop the run: each is skipped with a reason (see `SKIP_REASONS`).
 """
 
 from __future__ import annotations
 
-import collections
+import contextlib
+import functools
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from asr.audio import compute_mfcc, is_silent, load_audio
+from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, load_audio
 from asr.config import Config, config_to_dict, dump_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
 from asr.files import atomic_path, read_json, write_json, write_jsonl, write_text
 from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
+
+# Every reason an item can be skipped for, from reading the corpus to the vocabulary check.
+SKIP_REASONS = (
+    "missing audio", "missing transcript", "non-utf8 transcript", "bad metadata line", "bad table row",
+    "bad manifest line", "duplicate id", "empty transcript", "out-of-alphabet characters", "unreadable audio",
+    "empty audio", "non-finite samples", "silent audio", "too short", "too long", "ctc infeasible",
+    "feature extraction failed", "not in training vocabulary",
+)
 
 
 @dataclass(frozen=True)
@@ -47,17 +62,18 @@ class ShardJob:
     cfg: Config
     out_dir: str  # DATA_DIR/feats
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Hash of the inputs: a finished shard is reused only if its key matches."""
-        payload = json.dumps([[asdict(u) for u in self.utts], asdict(self.cfg.features), asdict(self.cfg.prepare),
+        payload = json.dumps([[[asdict(u), _file_stamp(u.audio)] for u in self.utts], asdict(self.cfg.features),
+                              FEATURES_VERSION, self.cfg.prepare.min_duration, self.cfg.prepare.max_duration,
                               self.cfg.model.conv_stride], sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()
 
 
 @dataclass
 class PrepareResult:
-    """Summary of a prepare run."""
+    """Summary of a prepare run; `counts` is empty after a `--num-shards` run that left shards to others."""
 
     counts: dict[str, int]  # utterances per split
     hours: dict[str, float]  # audio hours per split
@@ -66,64 +82,118 @@ class PrepareResult:
     total_shards: int
 
 
-def _check_item(utt: Utterance, audio: np.ndarray, n_frames: int, cfg: Config) -> tuple[str, str] | None:
-    """(reason, detail) when the featurised item is unusable, else None."""
-    duration = audio.size / cfg.features.sample_rate
-    if audio.size == 0:
-        return "empty audio", "0 samples"
-    if is_silent(audio):
-        return "silent audio", f"peak < {1e-4}"
-    if duration < cfg.prepare.min_duration:
-        return "too short", f"{duration:.3f} s < prepare.min_duration {cfg.prepare.min_duration}"
-    out_frames = math.ceil(n_frames / cfg.model.conv_stride)
-    needed = ctc_frames_needed(utt.text)
-    if needed > out_frames:
-        return "ctc infeasible", f"needs {needed} output frames, model emits {out_frames}"
-    return None
+def _file_stamp(path: str) -> list[int] | None:
+    """[size, mtime_ns] of a file (None if it cannot be stat'ed): a changed file invalidates its shard."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _probe_duration(utt: Utterance) -> float | None:
-    """Duration in seconds from the file header (cheap), or None when unknown."""
+    """Duration in seconds from the corpus or the file header (cheap), or None when unknown."""
     if utt.duration is not None:
         return utt.duration
     import soundfile as sf
 
     try:
         info = sf.info(utt.audio)
-    except Exception:  # noqa: BLE001 - any unreadable header is handled by the full read
+    except Exception:  # noqa: BLE001 - any unreadable header is reported by the full read
         return None
     return max(info.duration - utt.offset, 0.0)
 
 
-def featurise_shard(job: ShardJob) -> dict:
-    """Compute MFCC for one shard; write `NAME.npy` then `NAME.json` atomically; return the metadata."""
+def _audio_problem(audio: np.ndarray, cfg: Config) -> tuple[str, str] | None:
+    """(reason, detail) when decoded audio is unusable, else None."""
+    seconds = audio.size / cfg.features.sample_rate
+    if audio.size == 0:
+        return "empty audio", "0 samples"
+    if not np.isfinite(audio).all():
+        return "non-finite samples", f"{int(np.count_nonzero(~np.isfinite(audio)))} NaN/inf samples"
+    if is_silent(audio):
+        return "silent audio", f"peak amplitude < {SILENCE_PEAK} (about -80 dBFS)"
+    if seconds < cfg.prepare.min_duration:
+        return "too short", f"{seconds:.3f} s < prepare.min_duration {cfg.prepare.min_duration}"
+    if seconds > cfg.prepare.max_duration:
+        return "too long", f"{seconds:.1f} s > prepare.max_duration {cfg.prepare.max_duration}"
+    return None
+
+
+def _ctc_problem(text: str, n_frames: int, cfg: Config) -> tuple[str, str] | None:
+    """("ctc infeasible", detail) when the model's output frames cannot hold the transcript, else None."""
+    out_frames = math.ceil(n_frames / cfg.model.conv_stride)  # as asr.data.output_lengths
+    needed = ctc_frames_needed(text)
+    if needed <= out_frames:
+        return None
+    return "ctc infeasible", (f"needs {needed} output frames ({len(text)} characters + {needed - len(text)} "
+                              f"repeats), model emits {out_frames} ({n_frames} frames / model.conv_stride "
+                              f"{cfg.model.conv_stride})")
+
+
+def featurise(utt: Utterance, cfg: Config) -> tuple[np.ndarray, float] | Skipped:
+    """(MFCC float32 `[n_frames, n_mfcc]`, seconds of audio) of one utterance, or why it is unusable. Never raises."""
+    try:
+        return _featurise_checked(utt, cfg)
+    except Exception as err:  # noqa: BLE001 - one bad item must never stop the run; it is reported
+        return Skipped(utt.id, utt.audio, "feature extraction failed", f"{type(err).__name__}: {err}")
+
+
+def _featurise_checked(utt: Utterance, cfg: Config) -> tuple[np.ndarray, float] | Skipped:
+    """`featurise` without the safety net."""
+    seconds = _probe_duration(utt)
+    if seconds is not None and seconds > cfg.prepare.max_duration:
+        return Skipped(utt.id, utt.audio, "too long", f"{seconds:.1f} s > prepare.max_duration "
+                       f"{cfg.prepare.max_duration}")
+    if Path(utt.audio).is_dir():
+        return Skipped(utt.id, utt.audio, "unreadable audio", "is a directory, not an audio file")
+    try:
+        audio = load_audio(utt.audio, cfg.features.sample_rate, utt.offset, utt.duration)
+    except AsrError as err:
+        return Skipped(utt.id, utt.audio, "unreadable audio", str(err).removeprefix(f"cannot read audio {utt.audio}: "))
+    problem = _audio_problem(audio, cfg)
+    if problem:
+        return Skipped(utt.id, utt.audio, *problem)
+    feats = compute_mfcc(audio, cfg.features)
+    problem = _ctc_problem(utt.text, len(feats), cfg)
+    return Skipped(utt.id, utt.audio, *problem) if problem else (feats, audio.size / cfg.features.sample_rate)
+
+
+_worker_progress: Callable[[int], None] | None = None  # set in pool workers: reports finished utterances
+
+
+def _init_worker(queue) -> None:  # noqa: ANN001 - a multiprocessing.Queue
+    """Pool initializer: progress of each utterance goes to the parent through `queue`."""
+    global _worker_progress
+    _worker_progress = queue.put
+
+
+def featurise_shard(job: ShardJob, progress: Callable[[int], None] | None = None) -> dict:
+    """Featurise one shard; write `NAME.npy` then `NAME.json` atomically; return the metadata.
+
+    `progress(1)` is called after each utterance (in a pool worker: through the parent's queue).
+    """
     from threadpoolctl import threadpool_limits
 
-    items, skipped, feats = [], [], []
-    row = 0
+    progress = progress or _worker_progress or (lambda n: None)
+    items, skipped, feats, row = [], [], [], 0
     with threadpool_limits(1):  # one core per worker: parallelism comes from processes
         for utt in job.utts:
-            dur = _probe_duration(utt)
-            if dur is not None and dur > job.cfg.prepare.max_duration:
-                skipped.append(asdict(Skipped(utt.id, utt.audio, "too long",
-                                              f"{dur:.1f} s > prepare.max_duration {job.cfg.prepare.max_duration}")))
-                continue
-            try:
-                audio = load_audio(utt.audio, job.cfg.features.sample_rate, utt.offset, utt.duration)
-            except AsrError as err:
-                skipped.append(asdict(Skipped(utt.id, utt.audio, "unreadable audio", str(err).split(": ", 2)[-1])))
-                continue
-            mfcc = compute_mfcc(audio, job.cfg.features) if audio.size else np.zeros((0, job.cfg.features.n_mfcc))
-            problem = _check_item(utt, audio, len(mfcc), job.cfg)
-            if problem:
-                skipped.append(asdict(Skipped(utt.id, utt.audio, *problem)))
-                continue
-            feats.append(mfcc)
-            items.append({"id": utt.id, "audio": utt.audio, "duration": round(audio.size / job.cfg.features.sample_rate,
-                          4), "text": utt.text, "n_frames": len(mfcc), "row": row, "subset": utt.subset})
-            row += len(mfcc)
-    n_mfcc = job.cfg.features.n_mfcc
-    stacked = np.concatenate(feats) if feats else np.zeros((0, n_mfcc), np.float32)
+            result = featurise(utt, job.cfg)
+            if isinstance(result, Skipped):
+                skipped.append(asdict(result))
+            else:
+                feats.append(result[0])
+                items.append({"id": utt.id, "audio": utt.audio, "duration": round(result[1], 4), "text": utt.text,
+                              "n_frames": len(result[0]), "row": row, "subset": utt.subset})
+                row += len(result[0])
+            progress(1)
+    return _write_shard(job, feats, items, skipped)
+
+
+def _write_shard(job: ShardJob, feats: list[np.ndarray], items: list[dict], skipped: list[dict]) -> dict:
+    """Write the shard's features, then its metadata (which marks it finished); return the metadata."""
+    stacked = np.concatenate(feats) if feats else np.zeros((0, job.cfg.features.n_mfcc), np.float32)
     with atomic_path(Path(job.out_dir) / f"{job.name}.npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, stacked)
@@ -134,25 +204,37 @@ def featurise_shard(job: ShardJob) -> dict:
     return meta
 
 
-def _normalise(utts: list[Utterance], cfg: Config, strict: bool) -> tuple[list[Utterance], list[Skipped]]:
-    """Normalise transcripts; drop duplicates, empty and out-of-alphabet transcripts (reported)."""
+def normalise_transcripts(utts: list[Utterance], cfg: Config, strict: bool) -> tuple[list[Utterance], list[Skipped]]:
+    """Normalise transcripts (sorted by id); drop duplicate ids, empty and out-of-alphabet transcripts (reported).
+
+    With `strict`, any transcript with characters outside `text.alphabet` is an AsrError instead.
+    """
     kept, skipped, seen = [], [], set()
     for utt in sorted(utts, key=lambda u: u.id):
         text = normalize_text(utt.text, cfg.text)
         bad = out_of_alphabet(text, cfg.text.alphabet)
         if utt.id in seen:
-            skipped.append(Skipped(utt.id, utt.audio, "duplicate id"))
+            skipped.append(Skipped(utt.id, utt.audio, "duplicate id", "an earlier item has the same id"))
         elif not text:
             skipped.append(Skipped(utt.id, utt.audio, "empty transcript", f"raw: {utt.text!r}"))
         elif bad:
-            if strict:
-                raise AsrError(f"{utt.audio}: transcript has characters outside text.alphabet: {bad!r} "
-                               "(extend text.alphabet, or drop --strict to skip such items)")
             skipped.append(Skipped(utt.id, utt.audio, "out-of-alphabet characters", bad))
         else:
             kept.append(replace(utt, text=text))
         seen.add(utt.id)
+    if strict:
+        _fail_on_out_of_alphabet(skipped)
     return kept, skipped
+
+
+def _fail_on_out_of_alphabet(skipped: list[Skipped]) -> None:
+    """`--strict`: raise AsrError naming every character outside the alphabet and the first transcript."""
+    bad = [s for s in skipped if s.reason == "out-of-alphabet characters"]
+    if bad:
+        chars = "".join(sorted(set("".join(s.detail for s in bad))))
+        raise AsrError(f"--strict: {len(bad)} transcript(s) have characters outside text.alphabet: {chars!r} "
+                       f"(first: {bad[0].id} in {bad[0].path}); add them to text.alphabet, or drop --strict to "
+                       "skip these items")
 
 
 def _hash_fraction(uid: str, seed: int) -> float:
@@ -164,14 +246,13 @@ def assign_splits(utts: list[Utterance], cfg: Config) -> dict[str, list[Utteranc
     """Use the corpus' own splits when it has any; otherwise a seeded hash split by id."""
     splits: dict[str, list[Utterance]] = {"train": [], "dev": [], "test": []}
     own = any(u.split for u in utts)
+    test, dev = cfg.prepare.test_fraction, cfg.prepare.dev_fraction
     for u in utts:
         if own:
             splits[u.split or "train"].append(u)
             continue
         x = _hash_fraction(u.id, cfg.prepare.seed)
-        name = "test" if x < cfg.prepare.test_fraction else "dev" if x < cfg.prepare.test_fraction + \
-            cfg.prepare.dev_fraction else "train"
-        splits[name].append(u)
+        splits["test" if x < test else "dev" if x < test + dev else "train"].append(u)
     return splits
 
 
@@ -187,35 +268,69 @@ def _finished(job: ShardJob) -> dict | None:
     meta_path = Path(job.out_dir) / f"{job.name}.json"
     if not meta_path.is_file() or not (Path(job.out_dir) / f"{job.name}.npy").is_file():
         return None
-    meta = read_json(meta_path)
-    return meta if meta.get("key") == job.key else None
+    try:
+        meta = read_json(meta_path)
+    except (OSError, ValueError):  # unreadable metadata: compute the shard again
+        return None
+    return meta if isinstance(meta, dict) and meta.get("key") == job.key else None
 
 
-def run_shards(jobs: list[ShardJob], n_jobs: int, progress: bool = True) -> dict[str, dict]:
-    """Featurise the jobs in parallel with a progress bar; returns metadata per shard name."""
+def run_shards(jobs: list[ShardJob], n_jobs: int, progress: bool = True) -> tuple[dict[str, dict], int]:
+    """Featurise the unfinished jobs on `n_jobs` processes, progress per utterance.
+
+    Returns (metadata per shard name, number of shards reused from an earlier run).
+    """
     from tqdm import tqdm
 
-    metas = {}
-    todo = []
-    for job in jobs:
-        meta = _finished(job)
-        if meta is None:
-            todo.append(job)
+    metas = {job.name: meta for job in jobs if (meta := _finished(job)) is not None}
+    todo = sorted((j for j in jobs if j.name not in metas), key=lambda j: -len(j.utts))  # longest first: less tail
+    with tqdm(total=sum(len(j.utts) for j in todo), unit="utt", desc="features", disable=not progress,
+              file=sys.stderr, smoothing=0.1) as bar:
+        if n_jobs <= 1 or len(todo) <= 1:
+            metas.update({job.name: featurise_shard(job, bar.update) for job in todo})
         else:
-            metas[job.name] = meta
-    bar = tqdm(total=sum(len(j.utts) for j in todo), unit="utt", desc="features", disable=not progress,
-               file=sys.stderr)
-    if n_jobs <= 1 or len(todo) <= 1:
-        for job in todo:
-            metas[job.name] = featurise_shard(job)
-            bar.update(len(job.utts))
-    else:
-        ctx = multiprocessing.get_context("forkserver")  # fork is unsafe once TensorFlow threads exist
-        with ctx.Pool(min(n_jobs, len(todo))) as pool:
-            for job, meta in zip(todo, pool.imap(featurise_shard, todo)):
-                metas[job.name] = meta
-                bar.update(len(job.utts))
-    bar.close()
+            metas.update(_run_pool(todo, min(n_jobs, len(todo)), bar.update))
+    return metas, len(jobs) - len(todo)
+
+
+def start_forkserver():  # -> multiprocessing.context.ForkServerContext
+    """Start (once) the process that forks the workers, with their modules imported; returns its context.
+
+    Workers fork from it ready to run, instead of each importing numpy & co. Starting it is asynchronous,
+    so `prepare` starts it before reading the corpus and the imports overlap with that.
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    ctx = multiprocessing.get_context("forkserver")  # fork is unsafe once TensorFlow threads exist
+    ctx.set_forkserver_preload(["asr.prepare", "soxr", "threadpoolctl", "concurrent.futures.process"])
+    multiprocessing.forkserver.ensure_running()
+    return ctx
+
+
+def _run_pool(todo: list[ShardJob], n_jobs: int, progress: Callable[[int], None]) -> dict[str, dict]:
+    """Featurise `todo` on a pool of `n_jobs` worker processes; `progress(n)` as utterances finish."""
+    import queue as queue_lib
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = start_forkserver()
+    ticks = ctx.Queue()
+    metas: dict[str, dict] = {}
+    with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker, initargs=(ticks,)) as pool:
+        futures = {pool.submit(featurise_shard, job): job.name for job in todo}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            with contextlib.suppress(queue_lib.Empty):
+                while True:
+                    progress(ticks.get_nowait())
+            for future in done:
+                try:
+                    metas[futures[future]] = future.result()
+                except BrokenProcessPool:
+                    raise AsrError("a feature worker process died (out of memory?); finished shards are kept: "
+                                   "re-run the same command to resume, perhaps with fewer --jobs") from None
     return metas
 
 
@@ -231,20 +346,43 @@ def _stats(metas: list[dict], n_mfcc: int) -> dict:
     return {"mean": mean.tolist(), "std": std.tolist(), "frames": int(count)}
 
 
+def _manifest_rows(jobs: list[ShardJob], metas: dict[str, dict]) -> tuple[dict[str, list[dict]], list[Skipped]]:
+    """Manifest rows per split and the items the shards skipped, in shard order."""
+    rows: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
+    skipped = []
+    for job in jobs:
+        split = job.name.rsplit("-", 1)[0]
+        rows[split] += [{**item, "shard": f"feats/{job.name}.npy"} for item in metas[job.name]["items"]]
+        skipped += [Skipped(**s) for s in metas[job.name]["skipped"]]
+    return rows, skipped
+
+
+def _drop_unseen_characters(rows: dict[str, list[dict]], vocab: Vocabulary) -> list[Skipped]:
+    """Remove dev/test rows with characters the training text never has (the model cannot emit them)."""
+    known, skipped = set(vocab.chars), []
+    for split in ("dev", "test"):
+        kept = []
+        for row in rows[split]:
+            unseen = "".join(sorted(set(row["text"]) - known))
+            if unseen:
+                skipped.append(Skipped(row["id"], row["audio"], "not in training vocabulary", unseen))
+            else:
+                kept.append(row)
+        rows[split] = kept
+    return skipped
+
+
 def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str, dict],
                    skipped: list[Skipped]) -> PrepareResult:
     """Manifests, stats, vocabulary, config and the skipped list from finished shards."""
-    rows: dict[str, list[dict]] = collections.defaultdict(list)
-    for job in jobs:
-        split = job.name.rsplit("-", 1)[0]
-        meta = metas[job.name]
-        rows[split] += [{**item, "shard": f"feats/{job.name}.npy"} for item in meta["items"]]
-        skipped += [Skipped(**s) for s in meta["skipped"]]
-    for split in ("train", "dev", "test"):
-        write_jsonl(out / f"{split}.jsonl", rows.get(split, []))
-    train_metas = [metas[j.name] for j in jobs if j.name.startswith("train-")]
-    write_json(out / "stats.json", _stats(train_metas, cfg.features.n_mfcc))
-    Vocabulary.from_texts((r["text"] for r in rows.get("train", [])), cfg.text.alphabet).save(out / "vocab.json")
+    rows, shard_skipped = _manifest_rows(jobs, metas)
+    vocab = Vocabulary.from_texts((r["text"] for r in rows["train"]), cfg.text.alphabet)
+    skipped = skipped + shard_skipped + _drop_unseen_characters(rows, vocab)
+    for split, split_rows in rows.items():
+        write_jsonl(out / f"{split}.jsonl", split_rows)
+    write_json(out / "stats.json", _stats([metas[j.name] for j in jobs if j.name.startswith("train-")],
+                                          cfg.features.n_mfcc))
+    vocab.save(out / "vocab.json")
     saved = {"features": config_to_dict(cfg.features), "text": config_to_dict(cfg.text),
              "model": {"conv_stride": cfg.model.conv_stride}}
     write_text(out / "config.yaml", dump_yaml(saved))
@@ -253,10 +391,30 @@ def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str
                          {s: sum(x["duration"] for x in r) / 3600 for s, r in rows.items()}, skipped, 0, len(jobs))
 
 
-def _clean_temporaries(feats_dir: Path) -> None:
-    """Remove half-written temporaries left by a killed run."""
-    for tmp in feats_dir.glob(".*.tmp"):
-        tmp.unlink()
+def _remove_leftovers(out: Path, jobs: list[ShardJob]) -> None:
+    """Remove temporaries of killed runs and shards that are no longer part of the plan."""
+    names = {job.name for job in jobs}
+    for path in [*out.glob(".*.tmp"), *(out / "feats").iterdir()]:
+        if path.name.endswith(".tmp") or (path.suffix in (".npy", ".json") and path.stem not in names):
+            path.unlink()
+
+
+def _check_arguments(corpus_dir: Path, out: Path, cfg: Config, n_jobs: int, num_shards: int, shard_index: int) -> None:
+    """AsrError for arguments or settings that cannot work."""
+    if not 0 <= shard_index < num_shards:
+        raise AsrError(f"--shard-index {shard_index} must be in [0, --num-shards {num_shards})")
+    if n_jobs < 0:
+        raise AsrError(f"--jobs {n_jobs}: expected a number of processes >= 1, or 0 for all cores")
+    if cfg.prepare.shard_size < 1:
+        raise AsrError(f"prepare.shard_size must be >= 1, got {cfg.prepare.shard_size}")
+    if not 0 <= cfg.prepare.min_duration < cfg.prepare.max_duration:
+        raise AsrError(f"prepare.min_duration {cfg.prepare.min_duration} must be >= 0 and below "
+                       f"prepare.max_duration {cfg.prepare.max_duration}")
+    if out.exists() and not out.is_dir():
+        raise AsrError(f"--out {out} is a file; give a directory (it is created if missing)")
+    if out.resolve().is_relative_to(corpus_dir.resolve()):
+        raise AsrError(f"--out {out} is inside the corpus {corpus_dir}; prepare never writes into a corpus: "
+                       "choose an output directory outside it")
 
 
 def prepare(corpus_dir: str | Path, out_dir: str | Path, cfg: Config, fmt: str | None = None, n_jobs: int = 0,
@@ -265,31 +423,32 @@ def prepare(corpus_dir: str | Path, out_dir: str | Path, cfg: Config, fmt: str |
 
     With `num_shards > 1`, only shards `k` with `k % num_shards == shard_index` are computed here; a final
     run without sharding (on the shared directory) reuses them all and writes the manifests.
+    Raises AsrError when nothing usable is found.
     """
-    if not 0 <= shard_index < num_shards:
-        raise AsrError(f"--shard-index {shard_index} must be in [0, --num-shards {num_shards})")
+    out = Path(out_dir)
+    _check_arguments(Path(corpus_dir), out, cfg, n_jobs, num_shards, shard_index)
+    n_jobs = n_jobs or len(os.sched_getaffinity(0))
+    if n_jobs > 1:
+        start_forkserver()
     listing = read_corpus(corpus_dir, fmt)
-    utts, skipped = _normalise(listing.utts, cfg, strict)
+    utts, skipped = normalise_transcripts(listing.utts, cfg, strict)
     skipped = listing.skipped + skipped
     if not utts:
         reasons = ", ".join(sorted({s.reason for s in skipped})) or "no audio with transcripts found"
         raise AsrError(f"{corpus_dir}: nothing usable to prepare ({listing.format} format; {reasons})")
-    splits = assign_splits(utts, cfg)
-    out = Path(out_dir)
     feats_dir = out / "feats"
     feats_dir.mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(feats_dir)
-    jobs = plan_shards(splits, cfg, feats_dir)
+    jobs = plan_shards(assign_splits(utts, cfg), cfg, feats_dir)
     mine = [j for k, j in enumerate(jobs) if k % num_shards == shard_index]
-    n_jobs = n_jobs or len(os.sched_getaffinity(0))
-    reused = sum(1 for j in mine if _finished(j) is not None)
-    metas = run_shards(mine, n_jobs, progress)
-    if num_shards > 1 and len(metas) < len(jobs):
-        metas.update({j.name: m for j in jobs if j.name not in metas and (m := _finished(j)) is not None})
-        if len(metas) < len(jobs):
-            return PrepareResult({}, {}, skipped, reused, len(jobs))
+    metas, reused = run_shards(mine, n_jobs, progress)
+    metas.update({j.name: m for j in jobs if j.name not in metas and (m := _finished(j)) is not None})
+    if len(metas) < len(jobs):  # other machines of a --num-shards run are still working
+        return PrepareResult({}, {}, skipped, reused, len(jobs))
+    if num_shards == 1:  # with several machines on one directory, another may be writing a temporary now
+        _remove_leftovers(out, jobs)
     result = _write_outputs(out, cfg, jobs, metas, skipped)
     result.reused_shards = reused
-    if not result.counts.get("train"):
-        raise AsrError(f"{corpus_dir}: no usable training utterances after filtering (see {out / 'skipped.jsonl'})")
+    if not result.counts["train"]:
+        raise AsrError(f"{corpus_dir}: no usable training utterances ({len(result.skipped)} items skipped; "
+                       f"reasons in {out / 'skipped.jsonl'})")
     return result

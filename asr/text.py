@@ -36,8 +36,13 @@ def _numbers_to_words(text: str) -> str:
         from num2words import num2words
     except ImportError:  # pragma: no cover - num2words is a declared dependency
         raise AsrError("text.numbers_to_words needs the num2words package: pip install num2words") from None
-    return _NUMBER.sub(lambda m: " " + num2words(float(m.group().replace(",", "")) if "." in m.group()
-                                                 else int(m.group().replace(",", ""))) + " ", text)
+
+    def spell(match: re.Match) -> str:
+        digits = match.group().replace(",", "")
+        words = num2words(float(digits) if "." in digits else int(digits))
+        return f" {words.replace('-', ' ')} "  # "forty-two" -> "forty two"; other hyphens follow the policy
+
+    return _NUMBER.sub(spell, text)
 
 
 def normalize_text(text: str, cfg: TextConfig) -> str:
@@ -50,7 +55,7 @@ def normalize_text(text: str, cfg: TextConfig) -> str:
     if cfg.lowercase:
         text = text.lower()
     if cfg.numbers_to_words:
-        text = _numbers_to_words(text).replace("-", " ")
+        text = _numbers_to_words(text)
     replacement = " " if cfg.punctuation == "space" else ""
     chars = []
     for ch in text:
@@ -111,8 +116,9 @@ class Vocabulary:
         return cls(tuple(data["chars"]))
 
 
-def ctc_frames_needed(ids: Sequence[int]) -> int:
-    """Fewest output frames CTC needs to emit `ids`: one per label plus a blank between repeats.
+def ctc_frames_needed(ids: Sequence[object]) -> int:
+    """Fewest output frames CTC needs to emit `ids` (indices or characters): one per label plus a blank
+    between adjacent repeats.
 
     `"hello"` needs 6 frames: h e l _ l o.
     """

@@ -5,6 +5,10 @@
     asr train --config configs/demo.yaml
     asr eval --model exp/demo/bundle --data data/demo --report exp/demo/report.json
     asr transcribe exp/demo/bundle some.wav --json
+    asr export exp/demo/bundle --format tflite
+    asr lm data/demo --out exp/demo/lm.arpa
+    asr inspect data/demo --config configs/demo.yaml
+    asr align exp/demo/bundle some.wav "six two" --plot align.png
 
 TensorFlow is imported inside the commands that need it, so `asr --help` is instant. A user mistake
 (`AsrError`) prints one line on stderr and exits with status 2; no traceback.
@@ -23,7 +27,6 @@ from typing import Annotated, Any, Optional
 import typer
 
 from asr.errors import AsrError
-
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, score and use character-level CTC speech recognisers.")
@@ -90,9 +93,14 @@ def train(
     set_: SetOpt = None,
     data: Annotated[Optional[Path], typer.Option(help="Prepared data (overrides train.data_dir).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (overrides train.out_dir).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from the run directory's last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the run directory's last checkpoint (after a crash, "
+                                              "Ctrl-C or kill: loses at most train.checkpoint_minutes).")] = False,
 ) -> None:
-    """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle."""
+    """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle.
+
+    The run directory gets log.csv, curves.png and tensorboard/; train.strategy=mirrored|multi_worker trains on
+    several devices or machines (see the README).
+    """
     from asr.config import load_config
     from asr.runtime import import_tensorflow
 
@@ -103,7 +111,11 @@ def train(
     cfg = load_config(config, overrides)
     from asr.train import train as run_train
 
-    bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2)
+    try:
+        bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; continue from the last checkpoint: the same command with --resume", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"best model: {bundle}")
 
 
@@ -111,52 +123,176 @@ def train(
 @user_errors
 def eval_(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model bundle directory.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="Prepared data directory.")],
-    split: Annotated[str, typer.Option(help="Split to score: train, dev or test.")] = "test",
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Prepared data directory.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="Or: a corpus directory that was never prepared.")]
+    = None,
+    split: Annotated[Optional[str], typer.Option(help="Split to score: train, dev or test (--data: test; "
+                                                      "--corpus: all).")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write the JSON report here.")] = None,
-    beam_width: Annotated[int, typer.Option(help="1 = greedy; > 1 = prefix beam search.")] = 1,
+    utts: Annotated[Optional[Path], typer.Option(help="Write per-utterance results here (.csv or .jsonl).")]
+    = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    beam_width: Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search "
+                                                           "(decode.beam_width).")] = None,
+    lm: Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
+    = None,
+    subset: Annotated[Optional[str], typer.Option(help="Score only this corpus subset, e.g. test-clean.")] = None,
+    worst: Annotated[int, typer.Option(help="List this many worst utterances.")] = 10,
 ) -> None:
-    """Decode a prepared split and report CER/WER."""
+    """Decode a prepared split (or a raw corpus) and report CER/WER, errors per utterance and speed."""
     from asr.runtime import import_tensorflow
 
+    decode = _decode_config(config, set_, beam_width, lm)
     import_tensorflow()
     from asr.bundle import load_bundle
-    from asr.evaluate import evaluate, format_report
+    from asr.evaluate import evaluate, format_report, write_utterances
     from asr.files import write_json
 
-    result = evaluate(load_bundle(model), data, split, beam_width)
+    if data is not None and corpus is not None:
+        raise AsrError("pass --data (prepared) or --corpus (raw), not both")
+    result = evaluate(load_bundle(model), data if corpus is None else None, split or (None if corpus else "test"),
+                      subset=subset, decode=decode, corpus=corpus, n_worst=worst)
     typer.echo(format_report(result))
+    if utts:
+        write_utterances(result["utterances"], utts)
+        typer.echo(f"utterances: {utts}")
     if report:
         write_json(report, result)
         typer.echo(f"report: {report}")
+
+
+def _decode_config(config: Optional[Path], set_: Optional[list[str]], beam_width: Optional[int],
+                   lm: Optional[Path]) -> Any:
+    """The `decode` section of `--config`/`--set`, with the `--beam-width`/`--lm` shortcuts applied."""
+    from asr.config import load_config
+
+    overrides = list(set_ or [])
+    overrides += [f"decode.beam_width={beam_width}"] if beam_width is not None else []
+    overrides += [f"decode.lm_path={lm}"] if lm is not None else []
+    return load_config(config, overrides).decode
 
 
 @app.command()
 @user_errors
 def transcribe(
     model: Annotated[Path, typer.Argument(help="Model bundle directory.")],
-    files: Annotated[list[Path], typer.Argument(help="Audio files (any format soundfile reads).")],
-    json_: Annotated[bool, typer.Option("--json", help="One JSON object per line: path, text, duration.")] = False,
-    beam_width: Annotated[int, typer.Option(help="1 = greedy; > 1 = prefix beam search.")] = 1,
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories or glob patterns ('a/**/*.wav').",
+                                                metavar="FILE|DIR|GLOB...")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
+    json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    output_dir: Annotated[Optional[Path], typer.Option(help="Write one FILE.<format> per input here instead.")]
+    = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    beam_width: Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search "
+                                                           "(decode.beam_width).")] = None,
+    lm: Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
+    = None,
+    runtime: Annotated[str, typer.Option(help="auto | tf | litert (needs `asr export BUNDLE --format tflite`).")]
+    = "auto",
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
-    from asr.runtime import import_tensorflow
+    from asr.transcribe import FORMATS, format_transcript, transcribe_inputs
 
-    import_tensorflow()
-    from asr.transcribe import load_model
-
-    recognizer = load_model(model, beam_width)
-    failed = 0
-    for path, result in recognizer.transcribe_many([str(f) for f in files]):
+    fmt = "json" if json_ else fmt
+    if fmt not in FORMATS:
+        raise AsrError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    failed, many = 0, len(inputs) > 1 or not Path(inputs[0]).is_file()  # a directory or pattern: name each file
+    for path, result in transcribe_inputs(model, inputs, _decode_config(config, set_, beam_width, lm), runtime):
         if isinstance(result, AsrError):
             failed += 1
             typer.echo(f"skipped {path}: {result}", err=True)
-        elif json_:
-            typer.echo(json.dumps({"path": path, "text": result.text, "duration": result.duration}))
+        elif output_dir is not None:
+            from asr.files import write_text
+
+            write_text(output_dir / f"{Path(path).stem}.{fmt}", format_transcript(result, fmt) + "\n")
         else:
-            typer.echo(result.text if len(files) == 1 else f"{path}\t{result.text}")
+            typer.echo(format_transcript(result, fmt, with_path=many))
     if failed:
+        typer.echo(f"{failed} input(s) failed", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def export(
+    model: Annotated[Path, typer.Argument(help="Model bundle directory.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="tflite (used by `asr transcribe`) | savedmodel.")]
+    = "tflite",
+    out: Annotated[Optional[Path], typer.Option(help="Output path (default: inside the bundle).")] = None,
+) -> None:
+    """Export the model (features -> per-frame log-probabilities) and check it against the bundle."""
+    from asr.runtime import import_tensorflow
+
+    import_tensorflow()
+    from asr.bundle import load_bundle
+    from asr.export import export as run_export
+    from asr.export import max_difference
+
+    bundle = load_bundle(model)
+    path = run_export(bundle, fmt, out)
+    typer.echo(f"wrote {path} (max |log p difference| vs the bundle: {max_difference(bundle, path, fmt):.2e})")
+
+
+@app.command("lm")
+@user_errors
+def lm_(
+    data: Annotated[Path, typer.Argument(help="Prepared data directory: its transcripts train the LM.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="ARPA file to write.")],
+    order: Annotated[int, typer.Option(help="n-gram order.")] = 3,
+    split: Annotated[str, typer.Option(help="Split whose transcripts to use.")] = "train",
+) -> None:
+    """Build a word n-gram language model (ARPA) for `--lm` (needs the package's `lm` extra)."""
+    from asr.lm import build_lm_from_data
+
+    typer.echo(f"wrote {build_lm_from_data(data, out, order, split)}")
+
+
+@app.command("inspect")
+@user_errors
+def inspect_(
+    data_dir: Annotated[Path, typer.Argument(help="Prepared data directory (output of `asr prepare`).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    split: Annotated[str, typer.Option(help="Split to batch and summarise: train, dev or test.")] = "train",
+    plot: Annotated[Optional[Path], typer.Option(help="Also draw the distributions to this PNG.")] = None,
+) -> None:
+    """Show the first training batch as the CTC loss sees it, and the split's CTC feasibility and padding."""
+    from asr.config import load_config
+    from asr.inspection import format_inspection, inspect_data, plot_inspection
+
+    result = inspect_data(data_dir, load_config(config, set_ or []), split)
+    typer.echo(format_inspection(result))
+    if plot:
+        plot_inspection(result, plot)
+        typer.echo(f"plot: {plot}")
+
+
+@app.command()
+@user_errors
+def align(
+    model: Annotated[Path, typer.Argument(help="Model bundle directory.")],
+    audio: Annotated[Path, typer.Argument(help="Audio file (any format soundfile reads).")],
+    transcript: Annotated[str, typer.Argument(help="What is said in the audio (normalised like training text).")],
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the text report.")]
+    = False,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw the posteriogram with the alignment to this PNG.")]
+    = None,
+) -> None:
+    """Force-align a known transcript to audio (CTC Viterbi): start/end times of every character and word."""
+    from asr.runtime import import_tensorflow
+
+    import_tensorflow()
+    from asr.align import align_file, alignment_to_json, format_alignment, plot_alignment
+    from asr.bundle import load_bundle
+
+    result = align_file(load_bundle(model), audio, transcript)
+    typer.echo(json.dumps(alignment_to_json(result), ensure_ascii=False) if json_ else format_alignment(result))
+    if plot:
+        plot_alignment(result, plot)
+        if not json_:
+            typer.echo(f"plot: {plot}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -9,6 +9,7 @@ Unknown keys and wrong types are errors (`AsrError`) naming the file and key. YA
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class ModelConfig:
 
     conv_channels: int = 256  # 0 disables the Conv1D front end (and with it subsampling)
     conv_kernel: int = 5  # Conv1D kernel width in input frames
-    conv_stride: int = 2  # time subsampling: out_lens = ceil(feat_lens / conv_stride)
+    conv_stride: int = 3  # time subsampling: out_lens = ceil(feat_lens / conv_stride); 3: 30 ms output frames
     lstm_units: int = 256  # units per direction in each BiLSTM layer
     lstm_layers: int = 2  # number of BiLSTM layers
     dropout: float = 0.1  # dropout between layers (never recurrent_dropout: it disables cuDNN)
@@ -75,10 +76,20 @@ class TrainConfig:
     batch_size: int = 32  # utterances per batch (batches are bucketed by length)
     learning_rate: float = 1e-3  # peak learning rate after warm-up
     warmup_epochs: float = 1.0  # linear warm-up length in epochs, then cosine decay to 5% of peak
-    clipnorm: float = 5.0  # global gradient-norm clipping
+    clipnorm: float = 5.0  # global gradient-norm clipping (0: off)
     patience: int = 8  # early stopping: epochs without dev CER improvement
     seed: int = 0  # weight init and data order
-    mixed_precision: bool = False  # float16 compute on GPU; softmax and loss stay float32
+    mixed_precision: bool | str = "auto"  # float16 compute, softmax + loss in float32: true | false | auto (on GPU)
+    strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multi_worker (TF_CONFIG)
+    checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often, in minutes (0: at epoch ends only)
+    max_skipped_batches: int = 10  # batches with a non-finite loss skipped per epoch before training stops
+    specaug_time_masks: int = 0  # SpecAugment: time masks per utterance (0: off)
+    specaug_time_width: int = 20  # SpecAugment: widest time mask in frames (at most 20% of the utterance)
+    specaug_freq_masks: int = 0  # SpecAugment: masks over feature coefficients per utterance (0: off)
+    specaug_freq_width: int = 4  # SpecAugment: widest coefficient mask
+    tempo_perturb: float = 0.0  # stretch each utterance's time axis by a random factor in [1-x, 1+x] (0: off)
+    threads: int = 0  # TensorFlow intra-op threads; 0: auto, cores // 2 (the two LSTM directions run side by side)
+    tensorboard: bool = True  # also log epochs to OUT/tensorboard (`tensorboard --logdir OUT`)
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,10 @@ class DecodeConfig:
 
     beam_width: int = 1  # 1 = greedy (best path); > 1 = CTC prefix beam search
     batch_size: int = 16  # utterances per forward pass in eval/transcribe
+    lm_path: str = ""  # word n-gram LM file (`asr lm`) for beam search (width 32 if beam_width is 1); "" = none
+    lm_alpha: float = 0.5  # LM weight in shallow fusion; tune on dev (demo: 0.3 with lm_beta 2.0)
+    lm_beta: float = 1.0  # bonus per word, balancing the LM's preference for few words
+    chunk_seconds: float = 30.0  # long audio is recognised in chunks of this length (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -101,10 +116,15 @@ class Config:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _check_value(value: Any, typ: Any, where: str) -> Any:
     """Return `value` converted to `typ` (int -> float only), or raise AsrError naming `where`."""
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if typ is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML (YAML 1.1) reads `1e-3` without a dot as a string
     if typing.get_origin(typ) in (typing.Union, types.UnionType):
         options = typing.get_args(typ)
         if any(isinstance(value, t) for t in options):
@@ -123,7 +143,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise AsrError(f"{where}: unknown key '{unknown[0]}' (valid keys: {', '.join(sorted(names))})")
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise AsrError(f"unknown key '{key}' (valid keys{' in ' + where if where else ''}: {', '.join(sorted(names))})")
     values = {}
     for key, value in data.items():
         sub = f"{where}.{key}" if where else key
@@ -179,6 +200,14 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def _build_named(data: dict, source: str) -> Config:
+    """`_build(Config, ...)` whose errors start with `source` (the YAML file or the `--set` option)."""
+    try:
+        return _build(Config, data, "")
+    except AsrError as err:
+        raise AsrError(f"{source}: {err}") from None
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict | None = None
 ) -> Config:
@@ -188,14 +217,31 @@ def load_config(
     if path is not None:
         data = _merge(data, read_yaml(path))
         where = str(path)
+        _build_named(data, where)  # a bad key in the file is reported with the file's name
     for text in overrides:
         data = _merge(data, parse_override(text))
-    cfg = _build(Config, data, "")
+        _build_named(data, f"--set {text}")
+    cfg = _build_named(data, where or "config")
     if cfg.model.conv_stride < 1:
         raise AsrError(f"{where or 'config'}: model.conv_stride must be >= 1, got {cfg.model.conv_stride}")
     if cfg.model.conv_channels == 0 and cfg.model.conv_stride != 1:
         raise AsrError("model.conv_stride needs the Conv1D front end: set model.conv_channels > 0 or conv_stride: 1")
+    _check_train(cfg.train, where or "config")
     return cfg
+
+
+TRAIN_CHOICES = {"strategy": ("default", "mirrored", "multi_worker"), "mixed_precision": (True, False, "auto")}
+
+
+def _check_train(train: TrainConfig, where: str) -> None:
+    """Values of the `train` section that types alone do not constrain."""
+    for key, choices in TRAIN_CHOICES.items():
+        value = getattr(train, key)
+        if not any(value is c or (isinstance(c, str) and value == c) for c in choices):
+            raise AsrError(f"{where}: train.{key} must be one of {', '.join(map(str, choices)).lower()}, "
+                           f"got {value!r}")
+    if not 0.0 <= train.tempo_perturb < 0.5:
+        raise AsrError(f"{where}: train.tempo_perturb must be in [0, 0.5), got {train.tempo_perturb}")
 
 
 def config_to_dict(cfg: Any) -> dict:
@@ -205,7 +251,10 @@ def config_to_dict(cfg: Any) -> dict:
 
 def section_from_dict(cls: type, data: dict, where: str) -> Any:
     """Build one section (e.g. `FeatureConfig`) from a mapping read back from a bundle or data dir."""
-    return _build(cls, data, where)
+    try:
+        return _build(cls, data, "")
+    except AsrError as err:
+        raise AsrError(f"{where}: {err}") from None
 
 
 def dump_yaml(data: dict) -> str:

@@ -9,21 +9,23 @@ One batch, the tensors the CTC Lambda layer sees (names used everywhere in this 
     label_lens  int32   [B]                 true transcript lengths: `label_length`
     out_lens    int32   [B]                 output frames after subsampling, ceil(n_frames / stride): `input_length`
 
-Shards are memory-mapped, so a corpus larger than memory streams from disk.
+Shards are memory-mapped, so a corpus larger than memory streams from disk. Under a distribution
+strategy each global batch of `train.batch_size` utterances is cut into one contiguous part per replica
+(each padded on its own), and every input pipeline (one per machine) pads only its own replicas' parts.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from asr.augment import Augmentation, augment
 from asr.config import FeatureConfig, TextConfig, read_yaml, section_from_dict
 from asr.errors import AsrError
 from asr.files import read_json, read_jsonl
-from asr.text import PAD_INDEX, Vocabulary
+from asr.text import PAD_INDEX, Vocabulary, ctc_frames_needed
 
 
 def output_lengths(n_frames: np.ndarray | int, stride: int) -> np.ndarray:
@@ -61,34 +63,40 @@ class PreparedData:
         return shard[row["row"]: row["row"] + row["n_frames"]]
 
 
-def make_batches(lengths: list[int], batch_size: int, seed: int | None) -> list[list[int]]:
+def make_batches(lengths: list[int], batch_size: int, seed: int | None, min_size: int = 1) -> list[list[int]]:
     """Bucket by length: sort (with seeded jitter), cut into batches, shuffle the batch order.
 
     `seed=None` keeps a fixed length order (evaluation). Sorting keeps padding small; the jitter
-    and the shuffle vary the batches from epoch to epoch.
+    and the shuffle vary the batches from epoch to epoch. A last batch smaller than `min_size` (the
+    number of replicas it is split across) joins the one before it.
     """
     lengths_arr = np.asarray(lengths, dtype=np.float64)
-    if seed is None:
+    rng = None if seed is None else np.random.default_rng(seed)
+    if rng is None:
         order = np.argsort(lengths_arr, kind="stable")
-        return [order[k:k + batch_size].tolist() for k in range(0, len(order), batch_size)]
-    rng = np.random.default_rng(seed)
-    jitter = rng.uniform(0.9, 1.1, size=len(lengths_arr))  # +-10%: neighbours mix, padding stays small
-    order = np.argsort(lengths_arr * jitter, kind="stable")
+    else:
+        jitter = rng.uniform(0.9, 1.1, size=len(lengths_arr))  # +-10%: neighbours mix, padding stays small
+        order = np.argsort(lengths_arr * jitter, kind="stable")
     batches = [order[k:k + batch_size].tolist() for k in range(0, len(order), batch_size)]
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    if len(batches) > 1 and len(batches[-1]) < min_size:
+        last = batches.pop()
+        batches[-1] += last
+    if rng is not None:
+        rng.shuffle(batches)  # type: ignore[arg-type]
     return batches
 
 
-def pad_batch(feats: list[np.ndarray], labels: list[list[int]], stride: int, pad_value: np.ndarray) -> dict:
-    """Pad one batch; see the module docstring for the shapes and meaning of each tensor."""
+def pad_batch(feats: list[np.ndarray], labels: list[list[int]], stride: int, pad_value: np.ndarray,
+              t_max: int = 0, l_max: int = 0) -> dict:
+    """Pad one batch (to at least `t_max` frames and `l_max` labels); see the module docstring for the tensors."""
     n_frames = np.array([len(f) for f in feats], dtype=np.int32)
-    t_max = int(n_frames.max())
+    t_max = max(int(n_frames.max()), t_max)
     out = np.empty((len(feats), t_max, feats[0].shape[1]), dtype=np.float32)
     out[:] = pad_value  # padded frames normalise to 0, like the zero padding of a lone utterance
     for b, f in enumerate(feats):
         out[b, : len(f)] = f
     label_lens = np.array([len(y) for y in labels], dtype=np.int32)
-    y_true = np.full((len(labels), max(1, int(label_lens.max()))), PAD_INDEX, dtype=np.int32)
+    y_true = np.full((len(labels), max(1, int(label_lens.max()), l_max)), PAD_INDEX, dtype=np.int32)
     for b, y in enumerate(labels):
         y_true[b, : len(y)] = y
     return {"feats": out, "labels": y_true, "label_lens": label_lens,
@@ -96,33 +104,89 @@ def pad_batch(feats: list[np.ndarray], labels: list[list[int]], stride: int, pad
 
 
 class BatchSource:
-    """Callable generator of padded training batches; `epoch` picks the (reproducible) data order."""
+    """Padded training batches; the data order is a function of (seed, epoch) only, so a resumed run
+    continues with exactly the batches an uninterrupted run would have drawn.
 
-    def __init__(self, data: PreparedData, split: str, batch_size: int, stride: int, seed: int | None):
+    `source()` yields the batches of epoch `source.epoch`; `source.iterate(...)` walks several epochs,
+    optionally from a batch in the middle of the first, and splits each batch into per-replica parts.
+    """
+
+    def __init__(self, data: PreparedData, split: str, batch_size: int, stride: int, seed: int | None,
+                 augmentation: Augmentation | None = None, min_batch: int = 1):
         self.data, self.stride, self.seed, self.batch_size = data, stride, seed, batch_size
         self.rows = data.rows(split)
         if not self.rows:
             raise AsrError(f"{data.dir}/{split}.jsonl is empty: nothing to train or evaluate on")
         self.labels = [data.vocab.encode(r["text"]) for r in self.rows]
         self.pad_value = np.asarray(data.stats["mean"], dtype=np.float32)
+        self.augmentation = augmentation if augmentation is not None and augmentation.active else None
+        self.min_batch = min_batch  # e.g. the number of replicas: every replica gets at least one utterance
         self.epoch = 0
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """Row indices of each (global) batch of `epoch`."""
+        seed = None if self.seed is None else self.seed * 100003 + epoch
+        return make_batches([r["n_frames"] for r in self.rows], self.batch_size, seed, self.min_batch)
 
     def batches(self) -> list[list[int]]:
         """Row indices of each batch for the current epoch."""
-        seed = None if self.seed is None else self.seed * 100003 + self.epoch
-        return make_batches([r["n_frames"] for r in self.rows], self.batch_size, seed)
+        return self.epoch_batches(self.epoch)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.rows) / self.batch_size)
+        full, rest = divmod(len(self.rows), self.batch_size)
+        return full + (1 if rest and (rest >= self.min_batch or full == 0) else 0)
+
+    def pad(self, idx: Sequence[int], epoch: int = 0) -> dict:
+        """The padded batch of rows `idx` (augmented when training asks for it)."""
+        return pad_batch(self.load(idx, epoch), [self.labels[i] for i in idx], self.stride, self.pad_value)
+
+    def load(self, idx: Sequence[int], epoch: int = 0) -> list[np.ndarray]:
+        """Feature matrices of rows `idx` (augmented when training asks for it)."""
+        feats = [self.data.feats(self.rows[i]) for i in idx]
+        if self.augmentation is not None:
+            feats = [self._augment(f, i, epoch) for f, i in zip(feats, idx)]
+        return feats
+
+    def _augment(self, feats: np.ndarray, i: int, epoch: int) -> np.ndarray:
+        """Augment row `i`; the draw depends on (seed, epoch, row) only, not on batching or replicas."""
+        assert self.augmentation is not None
+        rng = np.random.default_rng([self.seed or 0, epoch, i])
+        min_frames = (ctc_frames_needed(self.labels[i]) - 1) * self.stride + 1  # CTC must stay feasible
+        return augment(feats, rng, self.augmentation, self.pad_value, min_frames)
 
     def __call__(self) -> Iterator[dict]:
         for idx in self.batches():
-            yield pad_batch([self.data.feats(self.rows[i]) for i in idx], [self.labels[i] for i in idx],
-                            self.stride, self.pad_value)
+            yield self.pad(idx, self.epoch)
+
+    def iterate(self, epochs: range, start_batch: int = 0, parts: int = 1,
+                part_ids: Sequence[int] = (0,)) -> Iterator[dict]:
+        """Batches of `epochs` (skipping the first `start_batch` of the first epoch), each global batch cut
+        into `parts` contiguous per-replica batches of which the parts `part_ids` are yielded, in order.
+
+        All parts of a global batch are padded to the same shape: Keras' distributed `fit` averages the
+        first batch across replicas (to build the model), which needs equal shapes. (So every pipeline
+        loads the whole global batch; without augmentation those are memory-mapped views, no copies.)"""
+        for epoch in epochs:
+            for b, idx in enumerate(self.epoch_batches(epoch)):
+                if epoch == epochs.start and b < start_batch:
+                    continue
+                if parts == 1:
+                    yield self.pad(idx, epoch)
+                    continue
+                feats = self.load(idx, epoch)
+                t_max, l_max = max(len(f) for f in feats), max(len(self.labels[i]) for i in idx)
+                for p in part_ids:
+                    part = np.array_split(np.arange(len(idx)), parts)[p]
+                    yield pad_batch([feats[k] for k in part], [self.labels[idx[k]] for k in part], self.stride,
+                                    self.pad_value, t_max, l_max)
 
 
-def to_tf_dataset(source: BatchSource, n_feats: int):  # -> tf.data.Dataset
-    """Wrap a BatchSource as `tf.data` of `(inputs, dummy_y)` for the Lambda-CTC training model.
+PREFETCH = 2  # batches padded ahead of the step; padding runs at >30,000 audio-s/s, training at ~500: enough
+
+
+def make_dataset(source: BatchSource, n_feats: int, epochs: range, start_batch: int = 0, parts: int = 1,
+                 part_ids: Sequence[int] = (0,)):  # -> tf.data.Dataset
+    """`tf.data` of `(inputs, dummy_y)` for the Lambda-CTC training model, over `source.iterate(...)`.
 
     `dummy_y` is all zeros: the loss is computed inside the model, so Keras' `y_true` is unused.
     """
@@ -131,7 +195,7 @@ def to_tf_dataset(source: BatchSource, n_feats: int):  # -> tf.data.Dataset
     spec = {"feats": tf.TensorSpec([None, None, n_feats], tf.float32),
             "labels": tf.TensorSpec([None, None], tf.int32),
             "label_lens": tf.TensorSpec([None], tf.int32), "out_lens": tf.TensorSpec([None], tf.int32)}
-    ds = tf.data.Dataset.from_generator(source, output_signature=spec)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(len(source)))  # lets Keras show progress
+    ds = tf.data.Dataset.from_generator(lambda: source.iterate(epochs, start_batch, parts, part_ids),
+                                        output_signature=spec)
     ds = ds.map(lambda x: (x, tf.zeros_like(x["label_lens"], tf.float32)))
-    return ds.prefetch(2)
+    return ds.prefetch(PREFETCH)

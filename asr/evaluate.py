@@ -1,20 +1,38 @@
-"""`asr eval`: decode a prepared split with a bundle and report CER/WER (jiwer).
+"""`asr eval`: decode a prepared split, or a raw corpus directory, with a bundle; report CER/WER (jiwer).
 
     asr eval --model exp/demo/bundle --data data/demo --split test --report exp/demo/report.json
+    asr eval --model exp/demo/bundle --corpus recipes/demo/corpus --utts /tmp/utts.csv
+
+The report (JSON) has the corpus-level `cer`, `wer`, `n_utts`, substitution/deletion/insertion counts
+for characters and words, decoding speed (`decode_x_realtime`: seconds of audio per second of forward
+pass + decoding), one row per utterance (`utterances`) and the `worst` ones by word errors.
+
+`--corpus DIR` reads a corpus that was never prepared (any format `asr.corpus` reads), normalises its
+transcripts with the bundle's text config and featurises the audio with the bundle's feature config.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from asr.bundle import Bundle
+from asr.config import DecodeConfig
 from asr.data import PreparedData
-from asr.decoding import decode
+from asr.decoding import Decoder
 from asr.errors import AsrError
+from asr.files import write_jsonl, write_text
 from asr.inference import Predictor
 from asr.metrics import error_rates
+
+N_WORST = 10  # utterances listed in the report and on the terminal
+UTT_COLUMNS = ("id", "audio", "duration", "ref", "hyp", "wer", "cer", "word_sub", "word_del", "word_ins",
+               "ref_words", "char_sub", "char_del", "char_ins", "ref_chars")
 
 
 def check_features(bundle: Bundle, data: PreparedData) -> None:
@@ -24,35 +42,184 @@ def check_features(bundle: Bundle, data: PreparedData) -> None:
                        f"expects {asdict(bundle.features)}; prepare the data with the model's config")
 
 
-def evaluate(bundle: Bundle, data_dir: str | Path, split: str = "test", beam_width: int = 1,
-             batch_size: int = 16) -> dict:
-    """Decode every utterance of `split`; return the report (cer, wer, n_utts, counts, per-utterance rows)."""
-    data = PreparedData(data_dir)
-    check_features(bundle, data)
-    rows = data.rows(split)
-    if not rows:
-        raise AsrError(f"{data.dir}/{split}.jsonl is empty: nothing to evaluate")
+def select_subset(rows: list[dict], subset: str | None, where: str) -> list[dict]:
+    """Rows whose corpus subset (e.g. LibriSpeech's "test-clean") is `subset`; all rows when it is None."""
+    if subset is None:
+        return rows
+    chosen = [r for r in rows if r.get("subset") == subset]
+    if not chosen:
+        found = sorted({str(r.get("subset")) for r in rows})
+        raise AsrError(f"{where}: no utterances of subset {subset!r} (subsets there: {', '.join(found)})")
+    return chosen
+
+
+def _counts(chunks: Sequence[Any]) -> tuple[int, int, int, int]:
+    """(substitutions, deletions, insertions, reference length) of one jiwer alignment."""
+    s = d = i = n = 0
+    for c in chunks:
+        ref, hyp = c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx
+        n += ref
+        s += ref if c.type == "substitute" else 0
+        d += ref if c.type == "delete" else 0
+        i += hyp if c.type == "insert" else 0
+    return s, d, i, n
+
+
+def utterance_rows(rows: Sequence[dict], hyps: Sequence[str]) -> list[dict]:
+    """Per-utterance errors: one flat dict per utterance with the UTT_COLUMNS keys."""
+    import jiwer
+
+    refs = [r["text"] for r in rows]
+    words, chars = jiwer.process_words(refs, list(hyps)), jiwer.process_characters(refs, list(hyps))
+    out = []
+    for row, hyp, w, c in zip(rows, hyps, words.alignments, chars.alignments):
+        ws, wd, wi, wn = _counts(w)
+        cs, cd, ci, cn = _counts(c)
+        out.append({"id": row["id"], "audio": row.get("audio", ""), "duration": row.get("duration"),
+                    "ref": row["text"], "hyp": hyp, "wer": round((ws + wd + wi) / max(1, wn), 4),
+                    "cer": round((cs + cd + ci) / max(1, cn), 4), "word_sub": ws, "word_del": wd, "word_ins": wi,
+                    "ref_words": wn, "char_sub": cs, "char_del": cd, "char_ins": ci, "ref_chars": cn})
+    return out
+
+
+def worst(utts: Sequence[dict], n: int = N_WORST) -> list[dict]:
+    """The `n` utterances with the most word errors (then character errors); only those with errors."""
+    def errors(u: dict) -> tuple[int, int]:
+        return (u["word_sub"] + u["word_del"] + u["word_ins"], u["char_sub"] + u["char_del"] + u["char_ins"])
+
+    return sorted((u for u in utts if errors(u) > (0, 0)), key=errors, reverse=True)[:n]
+
+
+def _decode_prepared(bundle: Bundle, data: PreparedData, rows: list[dict], decoder: Decoder,
+                     batch_size: int) -> tuple[list[str], dict]:
+    """Hypotheses for prepared rows (stored features) and the forward/decode seconds."""
     predictor = Predictor(bundle.model, bundle.model_cfg.conv_stride, bundle.stats["mean"], batch_size)
     t0 = time.perf_counter()
     probs = predictor([data.feats(r) for r in rows])
-    hyps = [bundle.vocab.decode(decode(p, beam_width=beam_width)) for p in probs]
-    seconds = time.perf_counter() - t0
-    refs = [r["text"] for r in rows]
-    rates = error_rates(refs, hyps)
-    audio = sum(r["duration"] for r in rows)
-    utts = [{"id": r["id"], "ref": ref, "hyp": hyp} for r, ref, hyp in zip(rows, refs, hyps)]
-    return {"cer": rates["cer"], "wer": rates["wer"], "n_utts": len(rows), "split": split,
-            "beam_width": beam_width, "model": str(bundle.path), "data": str(data.dir),
-            "audio_seconds": round(audio, 2), "decode_x_realtime": round(audio / max(seconds, 1e-9), 1),
-            "chars": rates["chars"], "words": rates["words"], "utterances": utts}
+    t1 = time.perf_counter()
+    hyps = [decoder(p)[0] for p in probs]
+    t2 = time.perf_counter()
+    return hyps, {"forward_seconds": round(t1 - t0, 3), "decode_seconds": round(t2 - t1, 3)}
+
+
+def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: str | None) -> tuple[list[dict],
+                                                                                                   list[dict]]:
+    """Rows (id, audio, offset, duration, text normalised like the bundle's training text) and skipped items."""
+    from asr.corpus import read_corpus
+    from asr.text import normalize_text
+
+    listing = read_corpus(corpus)
+    utts = listing.utts
+    if split is not None:
+        if not any(u.split for u in utts):
+            raise AsrError(f"{corpus}: the corpus names no train/dev/test splits; leave out --split")
+        utts = [u for u in utts if u.split == split]
+    skipped = [{"id": s.id, "audio": s.path, "reason": s.reason} for s in listing.skipped]
+    rows = []
+    for u in utts:
+        text = normalize_text(u.text, bundle.text)
+        if not text:
+            skipped.append({"id": u.id, "audio": u.audio, "reason": "empty transcript"})
+            continue
+        rows.append({"id": u.id, "audio": u.audio, "offset": u.offset, "duration": u.duration, "text": text,
+                     "subset": u.subset})
+    return select_subset(rows, subset, str(corpus)), skipped
+
+
+def _decode_corpus(bundle: Bundle, rows: list[dict], decode: DecodeConfig) -> tuple[list[dict], list[str], dict,
+                                                                                   list[dict]]:
+    """Recognise corpus audio (featurised here); returns the rows that could be read, hyps, timing, skipped."""
+    from asr.transcribe import Recognizer, Segment
+
+    recognizer = Recognizer(bundle, decode)
+    segments = [Segment(r["audio"], r["offset"], r["duration"]) for r in rows]
+    t0 = time.perf_counter()
+    good, hyps, skipped = [], [], []
+    for row, (_, result) in zip(rows, recognizer.recognize(segments)):
+        if isinstance(result, AsrError):
+            skipped.append({"id": row["id"], "audio": row["audio"], "reason": str(result)})
+        else:
+            good.append({**row, "duration": result.duration})
+            hyps.append(result.text)
+    return good, hyps, {"total_seconds": round(time.perf_counter() - t0, 3)}, skipped
+
+
+def evaluate(bundle: Bundle, data_dir: str | Path | None = None, split: str | None = "test",
+             beam_width: int | None = None, batch_size: int | None = None, subset: str | None = None,
+             decode: DecodeConfig | None = None, corpus: str | Path | None = None, n_worst: int = N_WORST) -> dict:
+    """Decode a prepared `split` of `data_dir` (or every utterance of a raw `corpus`); return the report.
+
+    `beam_width`/`batch_size` override the `decode` config; `subset` keeps one corpus subset (test-clean).
+    """
+    overrides: dict[str, Any] = {k: v for k, v in {"beam_width": beam_width, "batch_size": batch_size}.items()
+                                 if v is not None}
+    decode = replace(decode or DecodeConfig(), **overrides)
+    if (data_dir is None) == (corpus is None):
+        raise AsrError("pass either --data (a prepared directory) or --corpus (a raw corpus directory)")
+    decoder = Decoder.from_config(decode, bundle.vocab.chars)
+    skipped: list[dict] = []
+    if corpus is not None:
+        rows, skipped = corpus_rows(corpus, bundle, split, subset)
+        if not rows:
+            raise AsrError(f"{corpus}: no utterances to evaluate" + (f" in split {split!r}" if split else ""))
+        rows, hyps, timing, unreadable = _decode_corpus(bundle, rows, decode)
+        skipped += unreadable
+        source = str(corpus)
+    else:
+        data = PreparedData(data_dir)  # type: ignore[arg-type]
+        check_features(bundle, data)
+        split = split or "test"
+        rows = select_subset(data.rows(split), subset, f"{data.dir}/{split}.jsonl")
+        if not rows:
+            raise AsrError(f"{data.dir}/{split}.jsonl is empty: nothing to evaluate")
+        hyps, timing = _decode_prepared(bundle, data, rows, decoder, decode.batch_size)
+        source = str(data.dir)
+    if not rows:
+        raise AsrError(f"{corpus}: none of the audio could be read ({skipped[0]['reason']})")
+    return _report(bundle, rows, hyps, timing, decode, split, subset, source, skipped, n_worst)
+
+
+def _report(bundle: Bundle, rows: list[dict], hyps: list[str], timing: dict, decode: DecodeConfig,
+            split: str | None, subset: str | None, source: str, skipped: list[dict], n_worst: int) -> dict:
+    """Assemble the JSON report (see the module docstring)."""
+    rates = error_rates([r["text"] for r in rows], hyps)
+    utts = utterance_rows(rows, hyps)
+    audio = sum(float(r["duration"] or 0.0) for r in rows)
+    busy = timing.get("total_seconds") or timing["forward_seconds"] + timing["decode_seconds"]
+    return {"cer": rates["cer"], "wer": rates["wer"], "n_utts": len(rows), "split": split, "subset": subset,
+            "beam_width": decode.beam_width, "lm": decode.lm_path or None, "model": str(bundle.path), "data": source,
+            "audio_seconds": round(audio, 2), "decode_x_realtime": round(audio / max(busy, 1e-9), 1), **timing,
+            "chars": rates["chars"], "words": rates["words"], "n_skipped": len(skipped), "skipped": skipped,
+            "worst": worst(utts, n_worst), "utterances": utts}
+
+
+def write_utterances(utts: Sequence[dict], path: str | Path) -> None:
+    """Per-utterance rows as CSV (`.csv`) or JSON lines (anything else), atomically."""
+    if Path(path).suffix.lower() != ".csv":
+        write_jsonl(path, utts)
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=UTT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(utts)
+    write_text(path, buf.getvalue())
 
 
 def format_report(report: dict) -> str:
-    """A small table for the terminal."""
+    """A small table for the terminal, then the worst utterances."""
     c, w = report["chars"], report["words"]
-    return "\n".join([
+    name = report.get("subset") or report.get("split") or "corpus"  # e.g. "test-clean" when one subset was scored
+    lines = [
         f"{'split':<8}{'utts':>6}{'CER %':>8}{'WER %':>8}{'S/D/I (words)':>18}{'x realtime':>12}",
-        f"{report['split']:<8}{report['n_utts']:>6}{100 * report['cer']:>8.2f}{100 * report['wer']:>8.2f}"
+        f"{name:<8}{report['n_utts']:>6}{100 * report['cer']:>8.2f}{100 * report['wer']:>8.2f}"
         f"{w['substitutions']:>8}/{w['deletions']}/{w['insertions']:<5}{report['decode_x_realtime']:>10}",
         f"(characters: {c['substitutions']} sub, {c['deletions']} del, {c['insertions']} ins of {c['ref_len']})",
-    ])
+    ]
+    if report.get("n_skipped"):
+        lines.append(f"skipped {report['n_skipped']} utterances (see the report's `skipped`)")
+    if report.get("worst"):
+        lines.append(f"worst {len(report['worst'])} by word errors (S/D/I):")
+        for u in report["worst"]:
+            lines += [f"  {u['id']}  {u['word_sub']}/{u['word_del']}/{u['word_ins']}", f"    ref: {u['ref']}",
+                      f"    hyp: {u['hyp']}"]
+    return "\n".join(lines)

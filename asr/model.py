@@ -1,19 +1,24 @@
 """The acoustic model: CMVN -> [Conv1D, stride s] -> BiLSTM x N -> Dense softmax (vocabulary + blank).
 
-    python -c "from asr.model import build_model; from asr.config import ModelConfig; build_model(ModelConfig(), 20, 29, [0]*20, [1]*20).summary()"
+    python -c "from asr.model import *; build_model(ModelConfig(), 20, 29, [0] * 20, [1] * 20).summary()"
 
 Two Keras models share the same layers:
 
 - the inference model: `feats [B, T, n_mfcc]` -> `probs [B, ceil(T / s), V]`; this is what a bundle holds
   and it loads with `safe_mode=True` (no Lambda inside);
 - the training model: inputs `feats, labels, label_lens, out_lens` -> CTC loss `[B, 1]` via a Lambda layer.
+  Its train step skips (and counts) a batch whose loss or gradients are not finite, on every replica at
+  once, so one bad batch never reaches the weights or the optimizer state.
 
-LSTM settings stay cuDNN-compatible (tanh/sigmoid, no recurrent_dropout, unroll=False), so the same
-config runs the fused kernel on a GPU.
+LSTM settings stay cuDNN-compatible (tanh/sigmoid, no recurrent_dropout, unroll=False, right padding, no
+mask), so the same config runs the fused kernel on a GPU. Padding is on the right and never scored (CTC
+reads `out_lens` frames); length bucketing keeps it short. Under mixed precision the output Dense (softmax)
+and the CTC Lambda stay float32.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,30 +51,125 @@ def build_model(cfg: ModelConfig, n_feats: int, n_classes: int, mean: Sequence[f
 
 
 def build_training_model(model: Any) -> Any:
-    """Wrap the inference model with the Lambda CTC layer: `[feats, labels, label_lens, out_lens]` -> loss."""
+    """Wrap the inference model with the Lambda CTC layer: `[feats, labels, label_lens, out_lens]` -> loss `[B, 1]`."""
     import keras
 
     labels = keras.Input((None,), dtype="int32", name="labels")
     label_lens = keras.Input((), dtype="int32", name="label_lens")
     out_lens = keras.Input((), dtype="int32", name="out_lens")
     probs = model.output
-    loss = keras.layers.Lambda(ctc_batch_loss, output_shape=(1,), name="ctc")([probs, labels, out_lens, label_lens])
+    # dtype float32: under mixed precision a float16 Lambda would cast the probabilities down before the log.
+    loss = keras.layers.Lambda(ctc_batch_loss, output_shape=(1,), name="ctc", dtype="float32")(
+        [probs, labels, out_lens, label_lens])
     inputs = {"feats": model.input, "labels": labels, "label_lens": label_lens, "out_lens": out_lens}
-    return keras.Model(inputs, loss, name="asr_train")
+    return _guarded_model_class()(inputs, loss, name="asr_train")
 
 
 def compile_training_model(train_model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
-    """Adam with linear warm-up then cosine decay, global-norm clipping; the loss is the Lambda's output."""
+    """Adam with linear warm-up then cosine decay, global-norm clipping; the loss is the Lambda's output.
+
+    Call it inside the distribution strategy's scope, if any (the optimizer's variables are created here).
+    """
     import keras
+    import tensorflow as tf
 
     warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
     total = max(warmup + 1, cfg.epochs * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=cfg.learning_rate * 0.01, decay_steps=total - warmup, alpha=0.05,
         warmup_target=cfg.learning_rate, warmup_steps=warmup)
-    optimizer = keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm)
+    # global_clipnorm: one norm over all gradients (`clipnorm` in Keras clips each tensor on its own).
+    # Under a distribution strategy Keras clips each replica's share (~1/replicas of the gradient) before
+    # summing them: scaling the threshold keeps single-device behaviour (exactly if the shares are equal).
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=cfg.clipnorm / replicas if cfg.clipnorm else None)
     # jit_compile=False: tf.nn.ctc_loss (the fast C++ kernel) cannot be XLA-compiled.
     train_model.compile(optimizer=optimizer, loss=identity_loss, jit_compile=False)
+
+
+@functools.cache
+def _guarded_model_class() -> type:
+    """The training model's class (defined lazily: Keras is imported only when a model is built)."""
+    import keras
+    import tensorflow as tf
+
+    class GuardedTrainingModel(keras.Model):
+        """Functional model whose train step skips batches with a non-finite loss or gradient.
+
+        The step returns `loss` (running mean of the applied batches) and `skipped` (1.0 if this batch
+        was skipped, the same on every replica): `asr.train` counts, reports and limits skipped batches.
+        """
+
+        def train_step(self, data: Any) -> dict:
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)  # [B, 1] per-utterance CTC loss
+                loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)  # mean, / replicas
+                scaled = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, self.trainable_variables)
+            loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+            # Under dynamic loss scaling an overflowing gradient is routine (the optimizer skips it and
+            # lowers the scale); only a non-finite loss is a real problem then.
+            finite = _all_finite([loss] if loss_scaled else [loss, *grads])
+            bad = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32))
+            ok = bad == 0.0  # the same decision on every replica, or their weights would drift apart
+            _apply_if(ok, self.optimizer, grads, self.trainable_variables, loss_scaled)
+            batch = tf.cast(tf.shape(y_pred)[0], tf.float32)
+            unscaled = tf.where(ok, loss * self.distribute_strategy.num_replicas_in_sync, 0.0)
+            self._loss_tracker.update_state(unscaled, sample_weight=tf.where(ok, batch, 0.0))
+            logs = {"loss": self._loss_tracker.result(), "skipped": 1.0 - tf.cast(ok, tf.float32)}
+            strategy = self.distribute_strategy
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+                    strategy.extended._in_multi_worker_mode():
+                # Keras reduces multi-worker step outputs with `strategy.reduce(..., axis=0)` (the condition is
+                # Keras' own): give them an axis.
+                logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+            return logs
+
+        def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+            # Under a distribution strategy Keras would pull the first batch and average it across replicas
+            # only to learn the input shapes, which fails for dict inputs under MultiWorkerMirroredStrategy;
+            # the model's own symbolic inputs (and the dummy y_true [B]) give the shapes.
+            y = keras.KerasTensor((None,), "float32")
+            super()._maybe_symbolic_build(data_batch=(self.input, y))
+
+    return GuardedTrainingModel
+
+
+def _all_finite(tensors: list[Any]) -> Any:
+    """Scalar bool: every element of every tensor is finite."""
+    import tensorflow as tf
+
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None])
+
+
+def _apply_if(ok: Any, optimizer: Any, grads: list[Any], variables: list[Any], loss_scaled: bool) -> None:
+    """`optimizer.apply(grads)` when `ok`, else nothing (weights, moments and step count stay as they are)."""
+    import tensorflow as tf
+
+    if loss_scaled:  # LossScaleOptimizer already applies only finite gradients, across replicas
+        optimizer.apply(grads, variables)
+    elif tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(ok, lambda: _apply(optimizer, grads, variables), lambda: tf.constant(False))
+    else:
+        # Mirrored/multi-worker: the optimizer's update calls merge_call, which may not run inside a cond
+        # in a replica context; branch in the cross-replica context instead (as LossScaleOptimizer does).
+        def cross_replica(strategy: Any, grads: list[Any], ok: Any) -> None:
+            def apply_all() -> Any:
+                strategy.extended.call_for_each_replica(lambda g: _apply(optimizer, g, variables), args=(grads,))
+                return tf.constant(True)
+
+            tf.cond(strategy.experimental_local_results(ok)[0], apply_all, lambda: tf.constant(False))
+
+        tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, ok))
+
+
+def _apply(optimizer: Any, grads: list[Any], variables: list[Any]) -> Any:
+    """Apply the gradients; returns a constant so that it can be a `tf.cond` branch."""
+    import tensorflow as tf
+
+    optimizer.apply(grads, variables)
+    return tf.constant(True)
 
 
 def count_params(model: Any) -> int:

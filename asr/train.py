@@ -1,35 +1,64 @@
 """`asr train`: fit the BiLSTM-CTC model through the Lambda CTC layer; keep the best bundle by dev CER.
 
     asr train --config configs/demo.yaml --set train.epochs=3
+    asr train --config configs/demo.yaml --resume     # after a crash or `kill -9`: continue where it stopped
 
-Run directory (`train.out_dir`):
+Run directory (`train.out_dir`; under `train.strategy=multi_worker` only worker 0 writes it):
 
     config.yaml     the resolved configuration
-    log.csv         one row per epoch: loss, dev_cer, dev_wer, lr, audio-seconds per second
-    checkpoint/     last epoch: weights, optimizer state, epoch, best dev CER (atomic; `--resume` reads it)
+    log.csv         one row per epoch: loss, dev_cer, dev_wer, lr, audio_s_per_s, skipped, seconds
+    curves.png      train loss and dev CER per epoch (asr/runlog.py)
+    tensorboard/    the same scalars for `tensorboard --logdir OUT/tensorboard`
+    checkpoint/     weights, optimizer state, progress, every epoch and every `train.checkpoint_minutes`
+                    (asr/checkpoint.py): `--resume` loses at most that much work
     bundle/         best model so far by dev CER (atomic): what eval and transcribe load
+
+The data order is a function of (seed, epoch) (asr/data.py), so a resumed run draws the same batches as
+an uninterrupted one, from the batch after its checkpoint. A batch whose loss is not finite is skipped by
+the train step (asr/model.py) and reported here; more than `train.max_skipped_batches` in one epoch stop
+training. Speed is measured by `scripts/bench_train.py` (audio-seconds per wall-second).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from asr.augment import Augmentation
 from asr.bundle import save_bundle
+from asr.checkpoint import has_checkpoint, load_checkpoint, recover_dir, save_checkpoint
 from asr.config import Config, config_to_dict, dump_yaml
-from asr.data import BatchSource, PreparedData, to_tf_dataset
+from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import greedy_decode
+from asr.distribute import Cluster, any_worker, distribute_dataset, make_cluster
 from asr.errors import AsrError
-from asr.files import atomic_dir, read_json, write_json, write_text
+from asr.files import write_text
 from asr.inference import Predictor
 from asr.metrics import error_rates
 from asr.model import build_model, build_training_model, compile_training_model, count_params
+from asr.runlog import LOG_FILE, RunLog, read_history
 
-CHECKPOINT_DIR = "checkpoint"
 BUNDLE_DIR = "bundle"
+__all__ = ["train", "score_split", "read_history", "intra_op_threads", "use_mixed_precision"]
+
+
+@dataclass
+class Run:
+    """Everything one training run works with."""
+
+    cfg: Config
+    data: PreparedData
+    out: Path
+    cluster: Cluster
+    model: Any  # inference model (feats -> probs)
+    train_model: Any  # the same layers + Lambda CTC
+    source: BatchSource
+    state: dict  # what checkpoint/state.json holds
+    history: list[dict]  # rows of log.csv
 
 
 def score_split(predictor: Predictor, data: PreparedData, rows: list[dict]) -> dict:
@@ -39,64 +68,41 @@ def score_split(predictor: Predictor, data: PreparedData, rows: list[dict]) -> d
     return error_rates([r["text"] for r in rows], hyps)
 
 
-def save_checkpoint(out_dir: Path, train_model: Any, state: dict) -> None:
-    """Weights + optimizer variables + state.json, written as one atomic directory."""
-    with atomic_dir(out_dir / CHECKPOINT_DIR) as tmp:
-        train_model.save_weights(tmp / "model.weights.h5")
-        opt_vars = {f"v{i:04d}": np.asarray(v) for i, v in enumerate(train_model.optimizer.variables)}
-        np.savez(tmp / "optimizer.npz", **opt_vars)
-        write_json(tmp / "state.json", state)
+def use_mixed_precision(setting: bool | str) -> bool:
+    """`train.mixed_precision`: auto means on exactly when TensorFlow sees a GPU.
+
+    On this project's 2-core CPU float16 made the BiLSTM stack 2.3x slower and bfloat16 gained nothing.
+    """
+    import tensorflow as tf
+
+    if setting == "auto":
+        return bool(tf.config.list_logical_devices("GPU"))
+    return bool(setting)
 
 
-def load_checkpoint(out_dir: Path, train_model: Any) -> dict:
-    """Restore weights and optimizer state into a compiled training model; return the saved state."""
-    ckpt = out_dir / CHECKPOINT_DIR
-    train_model.load_weights(ckpt / "model.weights.h5")
-    train_model.optimizer.build(train_model.trainable_variables)
-    saved = np.load(ckpt / "optimizer.npz")
-    variables = train_model.optimizer.variables
-    if len(saved.files) != len(variables):
-        raise AsrError(f"{ckpt}: optimizer state does not match this config; train afresh without --resume")
-    for i, var in enumerate(variables):
-        var.assign(saved[f"v{i:04d}"])
-    return read_json(ckpt / "state.json")
+def intra_op_threads(threads: int) -> int:
+    """`train.threads`, with 0 (auto) resolved to half the usable cores, at least 1.
+
+    Measured on 2 cores (scripts/bench_train.py --ladder): one thread per op trains ~1.6x faster than
+    TensorFlow's default of one per core. The per-time-step LSTM ops are too small to split, and with one
+    thread each, the forward and backward directions (and other independent ops) run side by side on
+    TensorFlow's inter-op threads instead of queueing for one shared pool.
+    """
+    if threads > 0:
+        return threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // 2)
 
 
-def _callbacks(cfg: Config, data: PreparedData, model: Any, source: BatchSource, state: dict, out: Path) -> list:
-    """Epoch bookkeeping: data order, dev CER + best bundle + early stopping, checkpoint, CSV log."""
-    import keras
+def _set_threads(threads: int) -> None:
+    """Size TensorFlow's intra-op thread pool; only possible before TensorFlow starts its runtime."""
+    import tensorflow as tf
 
-    predictor = Predictor(model, cfg.model.conv_stride, data.stats["mean"], cfg.decode.batch_size)
-    dev_rows = data.rows("dev") or data.rows("train")[: 200]  # no dev split: score on a train subset
-    audio_seconds = sum(r["duration"] for r in source.rows)
-
-    class EpochEnd(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            source.epoch = epoch  # the generator reads this: data order is a function of (seed, epoch)
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs if logs is not None else {}
-            logs["audio_s_per_s"] = audio_seconds / (time.perf_counter() - self.t0)
-            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            if not np.isfinite(logs.get("loss", 0.0)):
-                raise AsrError(f"epoch {epoch + 1}: training loss is {logs['loss']}; lower train.learning_rate "
-                               "or check the data with `asr prepare` (CTC-infeasible items are skipped there)")
-            scores = score_split(predictor, data, dev_rows)
-            logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
-            state["epoch"] = epoch + 1
-            if scores["cer"] < state["best_cer"]:
-                state.update(best_cer=scores["cer"], best_epoch=epoch + 1, wait=0)
-                save_bundle(out / BUNDLE_DIR, model, data.features, data.text, cfg.model, data.vocab, data.stats,
-                            {"data_dir": str(data.dir), "epoch": epoch + 1, "dev_cer": scores["cer"],
-                             "dev_wer": scores["wer"]})
-            else:
-                state["wait"] += 1
-            self.model.stop_training = state["wait"] >= cfg.train.patience
-            save_checkpoint(out, self.model, state)
-
-    csv = keras.callbacks.CSVLogger(str(out / "log.csv"), append=True)
-    return [EpochEnd(), csv]
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads(threads))
+    except RuntimeError:  # TensorFlow already runs in this process (a notebook, a test): keep its setting
+        if threads > 0:
+            print("warning: train.threads ignored: TensorFlow already started in this process", file=sys.stderr)
 
 
 def _check_data(cfg: Config, data: PreparedData) -> None:
@@ -106,34 +112,211 @@ def _check_data(cfg: Config, data: PreparedData) -> None:
                        f"for {data.dir}: re-run prepare with this config so CTC-infeasible items are filtered")
 
 
-def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
-    """Train per `cfg`; returns the path of the best model bundle."""
+def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume: bool) -> Run:
+    """Build and compile the models under the strategy; restore the checkpoint when resuming."""
     import keras
 
+    keras.utils.set_random_seed(cfg.train.seed)
+    mixed = use_mixed_precision(cfg.train.mixed_precision)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed,
+                         Augmentation.from_config(cfg.train), min_batch=cluster.num_replicas)
+    if len(source.rows) < cluster.num_replicas:
+        raise AsrError(f"{data.dir}: {len(source.rows)} train utterances for {cluster.num_replicas} replicas")
+    order = {"seed": cfg.train.seed, "batch_size": cfg.train.batch_size, "n_train": len(source.rows),
+             "steps_per_epoch": len(source)}
+    state = {**order, "epoch": 0, "batch": 0, "best_cer": float("inf"), "best_epoch": 0, "wait": 0}
+    with cluster.strategy.scope():
+        model = build_model(cfg.model, data.features.n_mfcc, data.vocab.size, data.stats["mean"], data.stats["std"])
+        train_model = build_training_model(model)
+        compile_training_model(train_model, cfg.train, len(source))
+        if resume:
+            state.update(load_checkpoint(out, train_model, order))
+    history = [h for h in read_history(out / LOG_FILE) if int(h["epoch"]) <= state["epoch"]] if resume else []
+    return Run(cfg, data, out, cluster, model, train_model, source, state, history)
+
+
+def _bundle_model(run: Run) -> Any:
+    """The model to save in a bundle: float32 layers even when training used mixed precision."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    if policy.name == "float32":
+        return run.model
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        d = run.data
+        model = build_model(run.cfg.model, d.features.n_mfcc, d.vocab.size, d.stats["mean"], d.stats["std"])
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    model.set_weights(run.model.get_weights())
+    return model
+
+
+def _save_best(run: Run, epoch: int, scores: dict) -> None:
+    d = run.data
+    save_bundle(run.out / BUNDLE_DIR, _bundle_model(run), d.features, d.text, run.cfg.model, d.vocab, d.stats,
+                {"data_dir": str(d.dir), "epoch": epoch, "dev_cer": scores["cer"], "dev_wer": scores["wer"]})
+
+
+class EpochBook:
+    """The bookkeeping of a run, called from Keras' `fit` (see `_callback`): throughput, skipped batches and
+    mid-epoch checkpoints per batch; dev CER, best bundle, early stopping, checkpoint and logs per epoch."""
+
+    def __init__(self, run: Run):
+        cfg, data = run.cfg, run.data
+        self.run, self.chief = run, run.cluster.is_chief
+        self.predictor = Predictor(run.model, cfg.model.conv_stride, data.stats["mean"], cfg.decode.batch_size)
+        self.dev_rows = data.rows("dev") or data.rows("train")[:200]  # no dev split: score a train subset
+        self.log = RunLog(run.out, run.history, cfg.train.tensorboard) if self.chief else None
+        self.offset = 0  # batches of the first epoch done before this `fit` started (mid-epoch resume)
+        self.stopped = False
+
+    def epoch_begin(self, epoch: int) -> None:
+        self.epoch, self.batches = epoch, self.run.source.epoch_batches(epoch)
+        self.t0 = self.last_save = time.perf_counter()
+        self.audio, self.skipped = 0.0, 0
+
+    def batch_end(self, batch: int, logs: dict, train_model: Any) -> None:
+        """After step `batch` of this `fit`'s epoch: logs gain `audio_s_per_s` and lose the step's `skipped`."""
+        b, rows = self.offset + batch, self.run.source.rows
+        self.audio += sum(rows[i]["duration"] for i in self.batches[b])
+        if logs.pop("skipped", 0.0) > 0:
+            self._skip(b)
+        now = time.perf_counter()
+        logs["audio_s_per_s"] = self.audio / max(now - self.t0, 1e-9)
+        minutes = self.run.cfg.train.checkpoint_minutes
+        if self.chief and minutes > 0 and now - self.last_save > 60 * minutes and b + 1 < len(self.batches):
+            self.run.state["batch"] = b + 1
+            save_checkpoint(self.run.out, train_model, self.run.state)
+            self.last_save = time.perf_counter()
+
+    def _skip(self, b: int) -> None:
+        """Report the skipped batch `b`; stop training when an epoch has too many."""
+        self.skipped += 1
+        limit, n = self.run.cfg.train.max_skipped_batches, len(self.batches)
+        ids = [self.run.source.rows[i]["id"] for i in self.batches[b]]
+        if self.chief:
+            print(f"warning: epoch {self.epoch + 1} batch {b + 1}/{n}: non-finite loss, batch skipped (weights "
+                  f"unchanged); utterances: {' '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}", file=sys.stderr,
+                  flush=True)
+        if self.skipped > limit:
+            raise AsrError(f"epoch {self.epoch + 1}: {self.skipped} batches with a non-finite loss (more than "
+                           f"train.max_skipped_batches={limit}); lower train.learning_rate or check the data, "
+                           "then continue with --resume")
+
+    def epoch_end(self, epoch: int, logs: dict, train_model: Any) -> bool:
+        """Score dev, keep the best bundle, checkpoint, log; returns True to stop training."""
+        import keras
+
+        seconds = time.perf_counter() - self.t0
+        logs.update(audio_s_per_s=self.audio / seconds, skipped=self.skipped, seconds=seconds,
+                    lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)))
+        scores = score_split(self.predictor, self.run.data, self.dev_rows)
+        logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
+        state = self.run.state
+        state.update(epoch=epoch + 1, batch=0)
+        if scores["cer"] < state["best_cer"]:
+            state.update(best_cer=scores["cer"], best_epoch=epoch + 1, wait=0)
+            if self.chief:
+                _save_best(self.run, epoch + 1, scores)
+        else:
+            state["wait"] += 1
+        self.stopped = any_worker(self.run.cluster, state["wait"] >= self.run.cfg.train.patience)
+        self.offset = 0
+        if self.chief and self.log is not None:
+            save_checkpoint(self.run.out, train_model, state)
+            self.log.add({"epoch": epoch + 1, "loss": logs.get("loss", float("nan")), **logs})
+        return self.stopped
+
+    def train_end(self) -> None:
+        if self.log is not None:
+            self.log.plot()
+
+
+def _callback(book: EpochBook) -> Any:
+    """A Keras callback that hands `fit`'s events to `book` (Keras passes one `logs` dict to all callbacks,
+    and the progress bar comes last, so what `book` adds to it is shown and logged)."""
+    import keras
+
+    class Callback(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            book.epoch_begin(epoch)
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            book.batch_end(batch, logs if logs is not None else {}, self.model)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.model.stop_training = book.epoch_end(epoch, logs if logs is not None else {}, self.model)
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            book.train_end()
+
+    return Callback()
+
+
+def _fit(run: Run, verbose: int) -> None:
+    """Train from the checkpointed (epoch, batch) to `train.epochs`, or until early stopping."""
+    epoch, batch, last = run.state["epoch"], run.state["batch"], run.cfg.train.epochs
+    if run.state["wait"] >= run.cfg.train.patience:
+        print(f"nothing to do: early stopping ended this run after epoch {epoch}", flush=True)
+        return
+    book = EpochBook(run)
+    if batch and epoch < last:  # killed mid-epoch: finish that epoch alone (it has fewer steps left)
+        _fit_epochs(run, book, range(epoch, epoch + 1), batch, verbose)
+        epoch += 1
+    if epoch < last and not book.stopped:
+        _fit_epochs(run, book, range(epoch, last), 0, verbose)
+
+
+def _fit_epochs(run: Run, book: EpochBook, epochs: range, start_batch: int, verbose: int) -> None:
+    """One `model.fit` over `epochs`, the first one starting at batch `start_batch` of its data order."""
+    n_feats = run.data.features.n_mfcc
+    dataset = distribute_dataset(run.cluster, lambda parts, ids: make_dataset(
+        run.source, n_feats, epochs, start_batch, parts, ids))
+    book.offset = start_batch
+    run.train_model.fit(dataset, epochs=epochs.stop, initial_epoch=epochs.start, verbose=verbose, shuffle=False,
+                        steps_per_epoch=len(run.source) - start_batch, callbacks=[_callback(book)])
+
+
+def _summary(run: Run) -> str:
+    import keras
+    import tensorflow as tf
+
+    s, c = run.state, run.cluster
+    where = f"epoch {s['epoch'] + 1}" + (f", batch {s['batch'] + 1}" if s["batch"] else "")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+    return (f"model: {count_params(run.model):,} parameters; {len(run.source.rows)} train utterances, "
+            f"{len(run.source)} batches/epoch; strategy {c.name} ({c.num_replicas} replicas, {c.num_workers} "
+            f"workers); {keras.mixed_precision.global_policy().name}; {threads} intra-op threads; starting at {where}")
+
+
+def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
+    """Train per `cfg` (from the last checkpoint in `train.out_dir` if `resume`); returns the best bundle's path."""
+    import keras
+
+    from asr.runtime import import_tensorflow
+
+    import_tensorflow()
+    _set_threads(cfg.train.threads)  # before anything starts TensorFlow's runtime
+    cluster = make_cluster(cfg.train.strategy)
     data = PreparedData(cfg.train.data_dir)
     _check_data(cfg, data)
     out = Path(cfg.train.out_dir)
-    if resume and not (out / CHECKPOINT_DIR / "state.json").is_file():
-        raise AsrError(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}; start without --resume")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
-    keras.utils.set_random_seed(cfg.train.seed)
-    if cfg.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    model = build_model(cfg.model, data.features.n_mfcc, data.vocab.size, data.stats["mean"], data.stats["std"])
-    train_model = build_training_model(model)
-    source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed)
-    compile_training_model(train_model, cfg.train, len(source))
-    state = {"epoch": 0, "best_cer": float("inf"), "best_epoch": 0, "wait": 0}
-    if resume:
-        state = load_checkpoint(out, train_model)
-    elif (out / "log.csv").exists():
-        (out / "log.csv").unlink()  # a fresh run starts a fresh log
-    print(f"model: {count_params(model):,} parameters; {len(source.rows)} train utterances, "
-          f"{len(source)} batches/epoch; starting at epoch {state['epoch'] + 1}", flush=True)
-    dataset = to_tf_dataset(source, data.features.n_mfcc)
-    train_model.fit(dataset, epochs=cfg.train.epochs, initial_epoch=state["epoch"], verbose=verbose, shuffle=False,
-                    callbacks=_callbacks(cfg, data, model, source, state, out))
-    if not (out / BUNDLE_DIR).is_dir():
+    if resume and not has_checkpoint(out):
+        raise AsrError(f"--resume: no checkpoint in {out}; start without --resume")
+    recover_dir(out / BUNDLE_DIR)
+    if cluster.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
+    policy = keras.mixed_precision.global_policy()
+    try:
+        run = _setup(cfg, data, out, cluster, resume)
+        if cluster.is_chief:
+            print(_summary(run), flush=True)
+        _fit(run, verbose if cluster.is_chief else 0)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)  # the process may build other models afterwards
+    if cluster.is_chief and not (out / BUNDLE_DIR).is_dir():
         raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
     return out / BUNDLE_DIR

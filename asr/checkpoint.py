@@ -1,0 +1,92 @@
+"""Training checkpoints: weights, optimizer state and progress, written atomically for `asr train --resume`.
+
+    asr train --config configs/demo.yaml --resume    # continues from OUT/checkpoint
+
+    OUT/checkpoint/
+      model.weights.h5   the training model's weights
+      optimizer.npz      every optimizer variable (Adam moments, step count, loss scale), in order
+      rng.npz            the dropout layers' random-generator states (so a resumed run draws the same masks)
+      state.json         progress: epoch (finished), batch (finished in the next epoch), best dev CER, ...
+
+The directory is replaced as a whole (`asr.files.atomic_dir`), so a `kill -9` at any moment leaves either
+the previous checkpoint or the new one. The one window in which neither is called `checkpoint` (between
+the two renames) leaves the previous one as `.checkpoint.old`, which `recover_dir` puts back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr.errors import AsrError
+from asr.files import atomic_dir, read_json, write_json
+
+CHECKPOINT_DIR = "checkpoint"
+# State keys that fix the data order and the step count: a resumed run must agree with them.
+ORDER_KEYS = ("seed", "batch_size", "n_train", "steps_per_epoch")
+
+
+def recover_dir(path: Path) -> None:
+    """Undo what a kill inside `atomic_dir(path)` can leave: put `.NAME.old` back, delete `.NAME.*.tmp`."""
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def has_checkpoint(out_dir: Path) -> bool:
+    """True when `out_dir` holds a complete checkpoint (after recovering an interrupted write)."""
+    recover_dir(out_dir / CHECKPOINT_DIR)
+    return (out_dir / CHECKPOINT_DIR / "state.json").is_file()
+
+
+def _rng_variables(model: Any) -> list[Any]:
+    """Random-generator states (Keras `SeedGenerator`s of the dropout layers); `save_weights` skips them."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+def _save_arrays(path: Path, variables: list[Any]) -> None:
+    arrays = {f"v{i:04d}": np.asarray(v) for i, v in enumerate(variables)}
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stubs mistake the arrays for allow_pickle
+
+
+def _load_arrays(path: Path, variables: list[Any], what: str) -> None:
+    with np.load(path) as saved:
+        if len(saved.files) != len(variables):
+            raise AsrError(f"{path}: {what} does not match this config; train afresh without --resume")
+        for i, var in enumerate(variables):
+            var.assign(saved[f"v{i:04d}"])
+
+
+def save_checkpoint(out_dir: Path, train_model: Any, state: dict) -> None:
+    """Weights + optimizer variables + generator states + state.json, written as one atomic directory."""
+    with atomic_dir(out_dir / CHECKPOINT_DIR) as tmp:
+        train_model.save_weights(tmp / "model.weights.h5")
+        _save_arrays(tmp / "optimizer.npz", train_model.optimizer.variables)
+        _save_arrays(tmp / "rng.npz", _rng_variables(train_model))
+        write_json(tmp / "state.json", state)
+
+
+def load_checkpoint(out_dir: Path, train_model: Any, expected: dict) -> dict:
+    """Restore weights and optimizer state into a compiled training model; return the saved state.
+
+    `expected` holds this run's ORDER_KEYS: a checkpoint written with another data order is refused.
+    Call it inside the distribution strategy's scope (the optimizer creates its variables here).
+    """
+    ckpt = out_dir / CHECKPOINT_DIR
+    state = read_json(ckpt / "state.json")
+    for key in ORDER_KEYS:
+        if key in state and state[key] != expected[key]:
+            raise AsrError(f"{ckpt}: {key} was {state[key]}, this run has {expected[key]}; --resume needs the same "
+                           "train.seed, train.batch_size and data (or train afresh in another --out)")
+    train_model.load_weights(ckpt / "model.weights.h5")
+    train_model.optimizer.build(train_model.trainable_variables)
+    _load_arrays(ckpt / "optimizer.npz", train_model.optimizer.variables, "the optimizer state")
+    if (ckpt / "rng.npz").is_file():
+        _load_arrays(ckpt / "rng.npz", _rng_variables(train_model), "the dropout generator state")
+    return state

@@ -1,0 +1,37 @@
+"""Training curves as a PNG: train loss and dev CER per epoch (matplotlib, Agg backend: no display needed).
+
+    python -c "from asr.plots import plot_history; from asr.runlog import read_history; \
+        plot_history(read_history('exp/demo/log.csv'), 'curves.png')"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from asr.files import atomic_path
+
+
+def plot_history(history: Sequence[dict], path: str | Path) -> None:
+    """Write `path` (PNG, atomically): loss per epoch on the left, dev CER (%) on the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless; must precede pyplot
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [int(h["epoch"]) for h in history]
+    fig, (ax_loss, ax_cer) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    ax_loss.plot(epochs, [float(h["loss"]) for h in history], marker=".", label="train")
+    ax_loss.set(xlabel="epoch", ylabel="CTC loss per utterance", yscale="log", title="training loss")
+    ax_cer.plot(epochs, [100 * float(h["dev_cer"]) for h in history], marker=".", color="tab:orange")
+    best = min(history, key=lambda h: float(h["dev_cer"]))
+    ax_cer.axvline(int(best["epoch"]), color="grey", linestyle=":", label=f"best: epoch {best['epoch']}")
+    ax_cer.set(xlabel="epoch", ylabel="CER (%)", title="dev CER")
+    ax_cer.legend()
+    for ax in (ax_loss, ax_cer):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

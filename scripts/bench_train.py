@@ -1,0 +1,261 @@
+"""Training throughput, in audio-seconds per wall-second: the naive Keras-3 baseline vs this project, in one run.
+
+    .venv/bin/python scripts/bench_train.py                       # baseline + default config (a few minutes)
+    .venv/bin/python scripts/bench_train.py --ladder              # + one lever at a time, baseline -> default
+    .venv/bin/python scripts/bench_train.py --no-baseline --set model.conv_stride=4 --set train.batch_size=64
+
+Both models train on the same synthetic batches: `--batch` utterances of `--seconds` seconds of 20-dim
+features (100 frames per second, i.e. the 10 ms hop) and random transcripts of `--chars-per-second`
+characters over a 28-letter alphabet (+ blank = 29 classes). Every number is measured after warm-up
+steps (tracing, memory allocation), with nothing else but the training step in the timed loop.
+
+(a) baseline: Masking -> 2 x BiLSTM-256 -> Dense(29) logits, `keras.ops.ctc_loss` (dense, pure-TF CTC):
+    the classic Keras pattern ported naively to Keras 3. Very slow: keep --baseline-steps small.
+(b) project: `build_model` + `build_training_model` + `compile_training_model` from `asr.model`, with the
+    project's default config (or `--config`/`--set` overrides): the exact train step of `asr train`.
+
+(a) runs with TensorFlow's default thread pools, as a naive script would; (b) with the intra-op thread
+count `asr train` sets (`train.threads`, auto: cores // 2). Thread pools are fixed once TensorFlow starts,
+so each part runs in its own subprocess. `--ladder` also measures the steps in between, one lever at a
+time and with the default threads: (a) with the sparse C++ CTC kernel (softmax + `asr.ctc.ctc_batch_loss`),
+then without the Masking layer (right padding + lengths), then the project model at stride 1, 2 and
+`model.conv_stride`; the last step to (b) is the thread setting.
+
+Printed: the machine's float32 matmul speed (a practical FLOP/s bound), then per model the seconds per
+step, audio-s per wall-s and per CPU-s (process time of all threads: steadier than wall time when other
+processes share the cores), the achieved GFLOP/s against an analytic estimate of the model's training
+FLOPs (matmul FLOPs x 3 for forward + backward), and the ratio (b)/(a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+N_FEATS = 20  # MFCC coefficients
+N_CLASSES = 29  # 28 characters + blank
+FRAMES_PER_SECOND = 100  # 10 ms hop
+
+
+def synthetic_batches(n: int, batch: int, seconds: float, chars_per_second: float, seed: int = 0) -> list[dict]:
+    """`n` batches of full-length utterances: feats float32 [B, T, 20], labels int32 [B, L] in 1..28."""
+    rng = np.random.default_rng(seed)
+    frames, chars = int(seconds * FRAMES_PER_SECOND), int(seconds * chars_per_second)
+    out = []
+    for _ in range(n):
+        out.append({"feats": rng.normal(size=(batch, frames, N_FEATS)).astype(np.float32),
+                    "labels": rng.integers(1, N_CLASSES, size=(batch, chars)).astype(np.int32),
+                    "label_lens": np.full(batch, chars, np.int32), "feat_lens": np.full(batch, frames, np.int32)})
+    return out
+
+
+def lstm_flops(frames: int, d_in: int, units: int) -> float:
+    """Forward matmul FLOPs of one LSTM direction over `frames` steps: 2 * T * 4u * (d + u)."""
+    return 2.0 * frames * 4 * units * (d_in + units)
+
+
+def train_flops(frames: int, conv_channels: int, conv_kernel: int, stride: int, units: int, layers: int) -> float:
+    """Training FLOPs of one utterance (forward x 3: the backward pass costs about twice the forward)."""
+    out_frames = -(-frames // stride)
+    forward, d_in = 0.0, N_FEATS
+    if conv_channels:
+        forward += 2.0 * out_frames * conv_kernel * N_FEATS * conv_channels
+        d_in = conv_channels
+    for _ in range(layers):
+        forward += 2 * lstm_flops(out_frames, d_in, units)
+        d_in = 2 * units
+    forward += 2.0 * out_frames * d_in * N_CLASSES
+    return 3 * forward
+
+
+def build_baseline(mask: bool = True, ctc: str = "dense") -> Any:
+    """The naive port: Masking + 2 x BiLSTM-256 + logits, dense `keras.ops.ctc_loss` in a Lambda, Adam.
+
+    `mask=False` drops the Masking layer; `ctc="sparse"` puts a softmax and the project's sparse-label
+    `tf.nn.ctc_loss` (`asr.ctc.ctc_batch_loss`) in place of the dense `keras.ops.ctc_loss`.
+    """
+    import keras
+
+    from asr.ctc import ctc_batch_loss
+
+    feats = keras.Input((None, N_FEATS), name="feats")
+    labels = keras.Input((None,), dtype="int32", name="labels")
+    label_lens = keras.Input((), dtype="int32", name="label_lens")
+    feat_lens = keras.Input((), dtype="int32", name="feat_lens")
+    x = keras.layers.Masking(0.0)(feats) if mask else feats
+    for _ in range(2):
+        x = keras.layers.Bidirectional(keras.layers.LSTM(256, return_sequences=True))(x)
+    if ctc == "dense":
+        logits = keras.layers.Dense(N_CLASSES)(x)
+        loss = keras.layers.Lambda(
+            lambda a: keras.ops.ctc_loss(a[1], a[0], a[2], a[3], mask_index=0)[:, None], output_shape=(1,)
+        )([logits, labels, label_lens, feat_lens])
+    else:
+        probs = keras.layers.Dense(N_CLASSES, activation="softmax")(x)
+        loss = keras.layers.Lambda(ctc_batch_loss, output_shape=(1,))([probs, labels, feat_lens, label_lens])
+    model = keras.Model({"feats": feats, "labels": labels, "label_lens": label_lens, "feat_lens": feat_lens}, loss)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=lambda y_true, y_pred: y_pred)
+    return model
+
+
+def build_project(cfg: Any) -> Any:
+    """The training model exactly as `asr train` builds and compiles it (no CMVN statistics needed here)."""
+    from asr.model import build_model, build_training_model, compile_training_model
+
+    model = build_model(cfg.model, N_FEATS, N_CLASSES, [0.0] * N_FEATS, [1.0] * N_FEATS)
+    train_model = build_training_model(model)
+    compile_training_model(train_model, cfg.train, steps_per_epoch=100)
+    return train_model
+
+
+def project_inputs(batch: dict, stride: int) -> dict:
+    """The tensors of `asr.data.pad_batch` for a synthetic batch."""
+    from asr.data import output_lengths
+
+    return {"feats": batch["feats"], "labels": batch["labels"], "label_lens": batch["label_lens"],
+            "out_lens": output_lengths(batch["feat_lens"], stride).astype(np.int32)}
+
+
+def time_steps(model: Any, inputs: list[dict], warmup: int, steps: int) -> tuple[float, float, float]:
+    """Run `warmup` untimed then `steps` timed `train_on_batch` calls.
+
+    Returns (wall seconds per step, CPU seconds per step, last loss)."""
+    dummy = np.zeros(len(inputs[0]["label_lens"]), np.float32)
+    for k in range(warmup):
+        model.train_on_batch(inputs[k % len(inputs)], dummy)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    loss = float("nan")
+    for k in range(steps):
+        logs = model.train_on_batch(inputs[(warmup + k) % len(inputs)], dummy, return_dict=True)
+        loss = float(logs["loss"])
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps, loss
+
+
+def measure(name: str, model: Any, inputs: list[dict], warmup: int, steps: int, audio_s: float, flops: float) -> dict:
+    """Time `model`; print one result line (and a machine-readable copy for the parent process)."""
+    sec, cpu, loss = time_steps(model, inputs, warmup, steps)
+    result = {"name": name, "sec": sec, "speed": audio_s / sec, "cpu_speed": audio_s / cpu,
+              "gflops": flops / sec / 1e9, "est_gflop": flops / 1e9, "loss": loss}
+    print("RESULT " + json.dumps(result), flush=True)
+    return result
+
+
+def format_result(r: dict) -> str:
+    return (f"{r['name']:<34} {r['sec']:6.2f} s/step {r['speed']:7.1f} audio-s/s {r['cpu_speed']:6.1f} audio-s/CPU-s "
+            f"{r['gflops']:6.1f} GFLOP/s (est. {r['est_gflop']:4.0f} GFLOP/step)  loss {r['loss']:.0f}")
+
+
+def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
+    """Measure one part in this process: `project` ((b), threads as `asr train` sets them), `baseline` ((a),
+    TensorFlow's default threads) or `ladder` (the levers in between, with TensorFlow's default threads)."""
+    from asr.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    if part == "project":
+        from asr.train import intra_op_threads
+
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads(args.threads or cfg.train.threads))
+    if args.inter_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_threads)
+    batch, m = args.batch or cfg.train.batch_size, cfg.model
+    frames, audio_s = int(args.seconds * FRAMES_PER_SECOND), batch * args.seconds
+    inputs = synthetic_batches(3, batch, args.seconds, args.chars_per_second)
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+    naive = batch * train_flops(frames, 0, 0, 1, 256, 2)
+    if part == "baseline":
+        print(f"RESULT_PEAK {matmul_gflops(tf):.0f}", flush=True)
+        measure("(a) naive baseline", build_baseline(), inputs, 1, args.baseline_steps, audio_s, naive)
+    elif part == "ladder":
+        steps = max(1, args.steps // 2)
+        measure("    + sparse CTC kernel", build_baseline(mask=True, ctc="sparse"), inputs, 1, steps, audio_s, naive)
+        measure("    + no Masking (right padding)", build_baseline(mask=False, ctc="sparse"), inputs, 1, steps,
+                audio_s, naive)
+        for stride in sorted({1, 2, m.conv_stride}):
+            c = dataclasses.replace(cfg, model=dataclasses.replace(m, conv_stride=stride))
+            flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, stride, m.lstm_units, m.lstm_layers)
+            measure(f"    project model, stride {stride}", build_project(c),
+                    [project_inputs(b, stride) for b in inputs], 1, steps, audio_s, flops)
+    else:
+        flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
+        measure(f"(b) project ({threads} intra-op threads)", build_project(cfg),
+                [project_inputs(b, m.conv_stride) for b in inputs], args.warmup, args.steps, audio_s, flops)
+
+
+def matmul_gflops(tf: Any, n: int = 4096, repeats: int = 5) -> float:
+    """This machine's dense float32 matmul speed (n x n x n), a practical upper bound for the models."""
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    matmul().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = matmul()
+    out.numpy()
+    return 2.0 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def run_subprocess(part: str) -> list[dict]:
+    """Run this script with `--part PART` (a fresh TensorFlow: thread pools are fixed once it starts)."""
+    argv = [a for a in sys.argv[1:] if a not in ("--ladder", "--no-baseline")]
+    proc = subprocess.run([sys.executable, __file__, *argv, "--part", part], capture_output=True, text=True)
+    results = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not results:
+        sys.exit(f"--part {part} failed:\n{proc.stderr[-3000:]}")
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT_PEAK "):
+            print(f"machine: {line.split()[1]} GFLOP/s on a 4096^3 float32 matmul (TensorFlow's default threads)")
+    for r in results:
+        print(format_result(r), flush=True)
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="YAML config for (b); default: the built-in defaults")
+    parser.add_argument("--set", action="append", default=[], help="override for (b), e.g. model.conv_stride=3")
+    parser.add_argument("--batch", type=int, help="utterances per batch (default: train.batch_size of (b))")
+    parser.add_argument("--seconds", type=float, default=10.0, help="utterance length")
+    parser.add_argument("--chars-per-second", type=float, default=12.0, help="transcript length per second")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps of (b)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps of (b) (the ladder's: half as many)")
+    parser.add_argument("--baseline-steps", type=int, default=2, help="timed steps of (a), after 1 warm-up step")
+    parser.add_argument("--no-baseline", action="store_true", help="measure (b) only")
+    parser.add_argument("--ladder", action="store_true", help="also measure one lever at a time")
+    parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads of (b) (0: as `asr train`)")
+    parser.add_argument("--inter-threads", type=int, default=0, help="TF inter-op threads (0: TensorFlow's default)")
+    parser.add_argument("--part", choices=("project", "baseline", "ladder"), help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from asr.config import load_config
+
+    cfg = load_config(args.config, args.set)
+    if args.part:
+        run_part(args, cfg, args.part)
+        return
+    batch = args.batch or cfg.train.batch_size
+    print(f"batch {batch} x {args.seconds:g} s ({int(args.seconds * FRAMES_PER_SECOND)} frames), "
+          f"{args.chars_per_second:g} chars/s; {os.cpu_count()} CPUs; (b) model: {cfg.model}", flush=True)
+    speed_a = None if args.no_baseline else run_subprocess("baseline")[0]["speed"]
+    if args.ladder:
+        run_subprocess("ladder")
+    speed_b = run_subprocess("project")[0]["speed"]
+    if speed_a:
+        print(f"speed-up (b) / (a): {speed_b / speed_a:.1f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

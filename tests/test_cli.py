@@ -1,0 +1,166 @@
+"""The command line: help, and user mistakes -> one line on stderr, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, demo_flacs, write_tone
+from typer.testing import CliRunner
+
+from asr.cli import app
+from asr.errors import AsrError
+
+runner = CliRunner()
+COMMANDS = ("prepare", "train", "eval", "transcribe")
+
+
+def invoke(*args: str | Path):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments: str) -> str:
+    """Exit 2, exactly one stderr line `error: ...` containing `fragments`, no traceback anywhere."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert not isinstance(result.exception, AsrError)  # handled, not escaped
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def test_help_lists_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
+
+
+def test_python_dash_m_help_in_a_subprocess():
+    proc = subprocess.run([sys.executable, "-m", "asr", "--help"], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for command in COMMANDS:
+        assert command in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_cli_import_does_not_load_tensorflow():
+    code = "import sys, asr, asr.cli; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
+
+
+def test_missing_corpus_dir(tmp_path):
+    assert_user_error(invoke("prepare", tmp_path / "no_such_corpus", "--out", tmp_path / "data"), "no_such_corpus")
+
+
+def test_empty_corpus(tmp_path):
+    corpus = tmp_path / "empty"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("no audio here\n")
+    assert_user_error(invoke("prepare", corpus, "--out", tmp_path / "data"), "nothing usable")
+
+
+def test_unknown_config_key_in_set(folder_corpus, tmp_path):
+    result = invoke("prepare", folder_corpus, "--out", tmp_path / "data", "--set", "prepare.shard_sise=3")
+    assert_user_error(result, "shard_sise", "--set")
+    assert not (tmp_path / "data").exists()  # nothing was written
+
+
+def test_unknown_config_key_in_file(folder_corpus, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model:\n  lstm_unitz: 3\n")
+    assert_user_error(invoke("prepare", folder_corpus, "--out", tmp_path / "data", "--config", cfg),
+                      "lstm_unitz", str(cfg))
+
+
+def test_wrong_type_in_set(tmp_path):
+    assert_user_error(invoke("train", "--set", "train.epochs=many", "--data", tmp_path), "train.epochs", "many")
+
+
+def test_override_without_equals(tmp_path):
+    assert_user_error(invoke("train", "--set", "train.epochs", "--data", tmp_path), "train.epochs")
+
+
+def test_malformed_yaml(folder_corpus, tmp_path):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("train:\n  epochs: [3\n")
+    assert_user_error(invoke("prepare", folder_corpus, "--out", tmp_path / "data", "--config", cfg), str(cfg))
+
+
+def test_yaml_object_construction_refused(folder_corpus, tmp_path):
+    cfg = tmp_path / "evil.yaml"
+    marker = tmp_path / "pwned"
+    cfg.write_text(f"train: !!python/object/apply:os.system ['touch {marker}']\n")
+    assert_user_error(invoke("prepare", folder_corpus, "--out", tmp_path / "data", "--config", cfg), str(cfg))
+    assert not marker.exists()
+
+
+def test_missing_config_file(folder_corpus, tmp_path):
+    assert_user_error(invoke("prepare", folder_corpus, "--out", tmp_path / "data", "--config",
+                             tmp_path / "nowhere.yaml"), "nowhere.yaml")
+
+
+def test_train_without_prepared_data(tmp_path):
+    assert_user_error(invoke("train", "--data", tmp_path / "nodata", "--out", tmp_path / "exp"), "nodata")
+
+
+def test_eval_with_a_non_bundle_directory(tiny_prepared, tmp_path):
+    not_bundle = tmp_path / "not_a_bundle"
+    not_bundle.mkdir()
+    assert_user_error(invoke("eval", "--model", not_bundle, "--data", tiny_prepared), "not_a_bundle", "bundle")
+
+
+def test_eval_with_a_non_data_directory(tiny_bundle, tmp_path):
+    assert_user_error(invoke("eval", "--model", tiny_bundle, "--data", tmp_path), str(tmp_path))
+
+
+def test_eval_unknown_split(tiny_bundle, tiny_prepared):
+    assert_user_error(invoke("eval", "--model", tiny_bundle, "--data", tiny_prepared, "--split", "valid"), "valid")
+
+
+def test_transcribe_skips_a_bad_file_and_prints_the_others(tiny_bundle, tmp_path):
+    good = [tmp_path / "a.flac", write_tone(tmp_path / "b.wav", seconds=0.7, rate=44100, channels=2)]
+    good[0].write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio\n")
+    result = invoke("transcribe", tiny_bundle, good[0], bad, good[1], "--json")
+    assert result.exit_code == 1, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["path"] for r in rows) == sorted(map(str, good))
+    assert all(isinstance(r["text"], str) for r in rows)
+    assert {r["path"]: r["duration"] for r in rows}[str(good[1])] == pytest.approx(0.7, abs=1e-3)
+    assert "bad.wav" in result.stderr and "Traceback" not in result.output
+
+
+def test_transcribe_all_bad_files(tiny_bundle, tmp_path):
+    result = invoke("transcribe", tiny_bundle, tmp_path / "missing.wav")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "missing.wav" in result.stderr
+
+
+def test_transcribe_with_a_non_bundle(tmp_path):
+    wav = write_tone(tmp_path / "a.wav")
+    assert_user_error(invoke("transcribe", tmp_path, wav), "bundle")
+
+
+def test_user_error_in_a_real_process_is_one_line(tmp_path):
+    """With TensorFlow imported (eval), stderr still holds only the one error line: no start-up chatter."""
+    proc = subprocess.run([sys.executable, "-m", "asr", "eval", "--model", str(tmp_path), "--data", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr

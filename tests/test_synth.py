@@ -1,0 +1,348 @@
+"""The synthetic corpus recipe: sentence rules, split and voice disjointness, synthesis per engine, augmentation.
+
+    .venv/bin/pytest tests/test_synth.py -q
+
+Synthesis tests build a handful of utterances per engine in tmp_path from a tiny fortunes file, and are skipped
+(with the install command) where the synthesiser is missing. Augmentation tests measure each effect's property on
+tones and noise: band limit, duration, pitch, SNR, reverberation decay.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO, demo_flacs, write_librispeech_corpus
+
+sys.path.insert(0, str(REPO / "scripts"))  # the recipe's generation scripts are plain scripts, not a package
+
+import augment_corpus  # noqa: E402
+import synth_corpus as sc  # noqa: E402
+import synth_text as st  # noqa: E402
+
+from asr import augment_audio as aa  # noqa: E402
+from asr.config import TextConfig  # noqa: E402
+from asr.corpus import read_librispeech, split_of  # noqa: E402
+from asr.text import out_of_alphabet  # noqa: E402
+
+SR = 16000
+ALPHABET = TextConfig().alphabet
+ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+
+
+# ---- sentences -------------------------------------------------------------------------------------------------
+
+def test_numbers_are_spelled_in_both_spoken_text_and_transcript():
+    s = st.to_sentence("He paid 42 dollars for 3 old books.")
+    assert isinstance(s, st.Sentence)
+    assert s.transcript == "he paid forty two dollars for three old books"
+    assert "forty two" in s.spoken and not any(c.isdigit() for c in s.spoken)  # the synthesiser reads the words
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("The IBM machine is fast.", "acronym"),
+    ("Mr. Smith went home early.", "abbreviation"),
+    ("It costs $5 at the shop.", "symbol"),
+    ("We sell MP3s and more.", "letter-digit"),
+    ("He came 2nd in the race.", "letter-digit"),
+    ("Ask the U. S. government now.", "initials"),
+    ("A: I never asked anybody how.", "speaker label"),
+    ("Cafe au lait is nicer in Zürich.", "outside alphabet"),
+    ("Go home.", "length"),
+    ("and then it ended here.", "not a sentence start"),
+    ("This sentence has no end", "no sentence end"),
+])
+def test_unspeakable_sentences_are_rejected_with_their_reason(raw, reason):
+    assert st.to_sentence(raw) == reason
+
+
+def test_word_limits_are_inclusive():
+    sentence = lambda n: " ".join(["Cats"] + ["purr"] * (n - 1)) + "."  # noqa: E731
+    assert isinstance(st.to_sentence(sentence(3)), st.Sentence)
+    assert isinstance(st.to_sentence(sentence(25)), st.Sentence)
+    assert st.to_sentence(sentence(26)) == "length"
+
+
+def test_transcripts_keep_word_apostrophes_only():
+    s = st.to_sentence("'Tis the 'best' day, don't you think?")
+    assert isinstance(s, st.Sentence)
+    assert s.transcript == "tis the best day don't you think"
+    assert s.spoken.endswith("think?")  # punctuation that shapes prosody reaches the synthesiser
+
+
+def test_sentences_are_split_at_ends_not_inside_quotes():
+    text = 'He said "Are you here?" and left.  Then it rained!\nNobody\ncared.'
+    assert st.split_sentences(text) == ['He said "Are you here?" and left.', "Then it rained!", "Nobody cared."]
+
+
+def test_selection_deduplicates_by_transcript_and_counts_rejections():
+    texts = ["Hello there, my old friend. Hello there my old friend!", "The IBM thing is here. Go."]
+    sentences, rejected = st.select_sentences(texts)
+    assert [s.transcript for s in sentences] == ["hello there my old friend"]
+    assert rejected == {"duplicate": 1, "acronym": 1, "length": 1}
+
+
+def test_fortunes_are_read_without_attributions_excluded_files_or_indexes(tmp_path):
+    (tmp_path / "wisdom").write_text("Be kind to every cat you meet.\n\t\t-- Anon\n%\nTwo.\n%\n", encoding="utf-8")
+    (tmp_path / "wisdom.dat").write_bytes(b"\x00\x01binary index")
+    (tmp_path / "perl").write_text("Perl is a fine thing to know.\n%\n", encoding="utf-8")
+    fortunes = [f.strip() for f in st.read_fortunes(tmp_path) if f.strip()]
+    assert fortunes == ["Be kind to every cat you meet.", "Two."]
+
+
+@pytest.mark.skipif(not st.FORTUNES_DIR.is_dir(), reason="Debian fortunes text missing: apt-get install -y fortunes")
+def test_every_selected_fortune_sentence_obeys_the_rules():
+    sentences, _ = st.select_sentences(st.read_fortunes())
+    transcripts = [s.transcript for s in sentences]
+    assert len(sentences) > 10000  # enough for several hours of distinct sentences
+    assert len(set(transcripts)) == len(transcripts)
+    assert all(st.MIN_WORDS <= len(t.split()) <= st.MAX_WORDS for t in transcripts)
+    assert not out_of_alphabet("".join(transcripts), ALPHABET)
+    assert not any(c.isdigit() for s in sentences for c in s.spoken)
+
+
+# ---- plan: split and voice disjointness ----------------------------------------------------------------------
+
+def fake_sentences(n: int) -> list[st.Sentence]:
+    return [st.Sentence(f"Sentence number {i}.", f"sentence number {i}") for i in range(n)]
+
+
+SIZES = {"train": 60, "dev": 12, "test-seen": 12, "test-unseen": 15}
+
+
+def test_splits_share_no_sentence_and_engines_are_balanced():
+    plan = sc.plan_corpus(fake_sentences(200), SIZES, sc.ENGINES, seed=0)
+    by_split = {split: [u.sentence.transcript for u in plan if u.split == split] for split in SIZES}
+    assert {split: len(texts) for split, texts in by_split.items()} == SIZES
+    everything = [t for texts in by_split.values() for t in texts]
+    assert len(set(everything)) == len(everything)  # each sentence once, so no two splits share one
+    for split in SIZES:
+        engines = Counter(u.voice.engine for u in plan if u.split == split)
+        assert max(engines.values()) - min(engines.values()) <= 1, (split, engines)
+
+
+def test_unseen_voices_never_speak_in_training_and_share_no_underlying_voice():
+    plan = sc.plan_corpus(fake_sentences(200), SIZES, sc.ENGINES, seed=0)
+    seen = {u.voice for u in plan if u.split != sc.UNSEEN_SPLIT}
+    unseen = {u.voice for u in plan if u.split == sc.UNSEEN_SPLIT}
+    assert unseen and seen and not seen & unseen
+    assert all(v.seen for v in seen) and not any(v.seen for v in unseen)
+    # Held out for real: no unseen accent, variant or engine voice occurs in any seen voice.
+    for engine in sc.ENGINES:
+        seen_parts = {p for v in seen if v.engine == engine for p in (v.name, v.variant) if p}
+        unseen_parts = {p for v in unseen if v.engine == engine for p in (v.name, v.variant) if p}
+        assert unseen_parts and not seen_parts & unseen_parts, engine
+    voices = sc.build_voices()
+    assert len({v.speaker_id for v in voices}) == len(voices)
+
+
+def test_plan_is_deterministic_and_test_sets_do_not_move_with_the_training_size():
+    sentences = fake_sentences(300)
+    plan = sc.plan_corpus(sentences, SIZES, sc.ENGINES, seed=3)
+    assert plan == sc.plan_corpus(sentences, SIZES, sc.ENGINES, seed=3)
+    assert plan != sc.plan_corpus(sentences, SIZES, sc.ENGINES, seed=4)
+    bigger = sc.plan_corpus(sentences, {**SIZES, "train": 150}, sc.ENGINES, seed=3)
+    tests = lambda p: [u for u in p if u.split.startswith("test")]  # noqa: E731
+    assert tests(plan) == tests(bigger)
+
+
+def test_split_folders_map_to_the_test_split_with_their_own_subset():
+    assert split_of("test-seen") == split_of("test-unseen") == split_of("test-unseen-phone") == "test"
+    assert split_of("train") == "train" and split_of("dev") == "dev"
+
+
+# ---- synthesis, per engine -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_fortunes(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fortunes")
+    lines = [f"The {c} cat sat on {n} mats today." for c in ("red", "blue", "green", "grey") for n in range(1, 6)]
+    (folder / "cats").write_text("\n%\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("engine", sc.ENGINES)
+def test_each_engine_writes_a_resumable_librispeech_corpus(engine, tiny_fortunes, tmp_path):
+    if shutil.which(ENGINE_BINARIES[engine]) is None or shutil.which("sox") is None:
+        pytest.skip(f"{engine} or sox not installed: {sc.INSTALL_HINT}")
+    out = tmp_path / "corpus"
+    argv = ["--out", str(out), "--engines", engine, "--fortunes", str(tiny_fortunes), "--n-train", "2",
+            "--n-dev", "1", "--n-test", "1", "--n-unseen", "2", "--workers", "2"]
+    assert sc.main(argv) == 0
+    listing = read_librispeech(out)
+    assert not listing.skipped and len(listing.utts) == 6
+    plan = {row.split("\t")[0]: row.split("\t") for row in (out / "plan.tsv").read_text().splitlines()[1:]}
+    for utt in listing.utts:
+        info = sf.info(utt.audio)
+        assert (info.samplerate, info.channels) == (SR, 1) and info.duration > 0.5
+        assert plan[utt.id][2] == engine
+        folder = Path(utt.audio).relative_to(out).parts[0]
+        assert plan[utt.id][1] == folder and (utt.split, utt.subset) == ("test" if "test" in folder else folder, folder)
+        spoken = st.to_sentence(plan[utt.id][7])
+        assert isinstance(spoken, st.Sentence) and spoken.transcript.upper() == utt.text
+    speakers = [row.split("\t") for row in (out / "speakers.tsv").read_text().splitlines()[1:]]
+    unseen_ids = {row[0] for row in speakers if row[3] == "unseen"}
+    assert {u.id.split("-")[0] for u in listing.utts if u.subset == "test-unseen"} == unseen_ids
+    stamps = {u.audio: Path(u.audio).stat().st_mtime_ns for u in listing.utts}
+    assert sc.main(argv) == 0  # a rerun finds every file and rewrites none
+    assert stamps == {u.audio: Path(u.audio).stat().st_mtime_ns for u in read_librispeech(out).utts}
+
+
+def test_a_changed_plan_is_refused_instead_of_mixing_two_corpora(tiny_fortunes, tmp_path, capsys):
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip(f"espeak-ng or sox not installed: {sc.INSTALL_HINT}")
+    base = ["--out", str(tmp_path), "--engines", "espeak-ng", "--fortunes", str(tiny_fortunes), "--n-dev", "0",
+            "--n-test", "0", "--n-unseen", "0", "--n-train", "1"]
+    assert sc.main(base) == 0
+    with pytest.raises(SystemExit):
+        sc.main([*base, "--seed", "1"])
+    assert "plan.tsv was written with other settings" in capsys.readouterr().err
+
+
+# ---- augmentation: each effect's measurable property ---------------------------------------------------------
+
+def tone(freq: float = 200.0, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def white(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
+
+
+def peak_frequency(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / SR)[np.argmax(spectrum)])
+
+
+def energy_share(audio: np.ndarray, low: float, high: float) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / SR)
+    return float(power[(freqs >= low) & (freqs < high)].sum() / power.sum())
+
+
+def test_telephone_removes_energy_above_4_khz_and_below_300_hz():
+    noise = white(2.0)
+    assert energy_share(noise, 4000, SR / 2) > 0.45  # white noise: half its energy is above 4 kHz
+    phone = aa.telephone(noise, SR)
+    assert len(phone) == len(noise)
+    assert energy_share(phone, 4000, SR / 2) < 1e-4  # -40 dB
+    assert energy_share(phone, 0, 150) < 0.1 * energy_share(noise, 0, 150)
+
+
+def test_speed_shortens_and_raises_pitch_by_the_factor():
+    sped = aa.change_speed(tone(200.0, 2.0), SR, 1.1)
+    assert len(sped) == pytest.approx(2 * SR / 1.1, rel=0.005)
+    assert peak_frequency(sped) == pytest.approx(220.0, rel=0.01)
+
+
+def test_tempo_shortens_and_keeps_pitch():
+    stretched = aa.change_tempo(tone(200.0, 2.0), 1.1)
+    assert len(stretched) == pytest.approx(2 * SR / 1.1, rel=0.01)
+    assert peak_frequency(stretched) == pytest.approx(200.0, rel=0.01)
+
+
+def test_pitch_shift_moves_the_tone_by_semitones_and_keeps_duration():
+    shifted = aa.shift_pitch(tone(200.0, 2.0), SR, 2.0)
+    assert len(shifted) == 2 * SR
+    assert peak_frequency(shifted) == pytest.approx(200.0 * 2 ** (2 / 12), rel=0.01)
+
+
+@pytest.mark.parametrize("colour", sorted(aa.NOISE_COLOURS))
+def test_noise_is_added_at_the_requested_snr(colour):
+    clean = tone(300.0)
+    noisy = aa.add_noise(clean, 12.0, np.random.default_rng(0), aa.NOISE_COLOURS[colour])
+    snr = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean((noisy - clean).astype(np.float64) ** 2))
+    assert snr == pytest.approx(12.0, abs=0.05)
+
+
+def test_coloured_noise_has_more_low_frequency_energy():
+    rng = np.random.default_rng(0)
+    shares = [energy_share(aa.coloured_noise(SR, c, rng), 0, 500) for c in (0.0, 1.0, 2.0)]
+    assert shares[0] < shares[1] < shares[2]
+
+
+def test_reverb_adds_a_tail_that_decays_at_the_requested_rt60():
+    burst = np.concatenate([white(0.3), np.zeros(SR, dtype=np.float32)])
+    wet = aa.reverberate(burst, SR, rt60=0.6, rng=np.random.default_rng(0), drr_db=0.0)
+    end = int(0.3 * SR)
+    assert len(wet) == len(burst) and np.max(np.abs(burst[end:])) == 0
+    hop = int(0.05 * SR)  # 50 ms windows from 50 ms after the burst: energy falls linearly in dB
+    windows = [wet[end + k * hop : end + (k + 1) * hop] for k in range(1, 9)]
+    levels = [10 * np.log10(np.mean(w.astype(np.float64) ** 2)) for w in windows]
+    slope = np.polyfit(np.arange(len(levels)) * 0.05, levels, 1)[0]  # dB per second
+    assert -60 / slope == pytest.approx(0.6, rel=0.25)
+
+
+def test_room_response_has_the_requested_direct_to_reverberant_ratio():
+    rir = aa.synthetic_rir(SR, 0.5, 6.0, np.random.default_rng(0))
+    assert rir[0] == 1.0
+    assert 10 * np.log10(1.0 / np.sum(rir[1:].astype(np.float64) ** 2)) == pytest.approx(6.0, abs=0.01)
+
+
+def test_chains_are_deterministic_given_the_seed():
+    audio = white(0.5) + tone(250.0, 0.5)
+
+    def run(seed: int) -> tuple[list, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        chain = aa.draw_chain(aa.EFFECTS, aa.AugmentConfig(), rng, prob=0.7)
+        return chain, aa.apply_chain(audio, SR, chain, rng)
+
+    (chain_a, out_a), (chain_b, out_b), (chain_c, out_c) = run(5), run(5), run(6)
+    assert chain_a == chain_b and np.array_equal(out_a, out_b)
+    assert chain_a != chain_c or not np.array_equal(out_a, out_c)
+    assert np.max(np.abs(out_a)) <= aa.PEAK + 1e-6
+
+
+def test_a_copy_always_gets_at_least_one_effect():
+    rng = np.random.default_rng(0)
+    chains = [aa.draw_chain(("noise", "reverb"), aa.AugmentConfig(), rng, prob=0.01) for _ in range(20)]
+    assert all(len(chain) >= 1 for chain in chains)
+
+
+# ---- augment_corpus.py: corpus to corpus ---------------------------------------------------------------------
+
+def test_augment_corpus_adds_copies_beside_linked_originals_deterministically(tmp_path):
+    corpus = write_librispeech_corpus(tmp_path / "in", {"train": demo_flacs(4), "dev": demo_flacs(2, "dev")})
+    argv = lambda out, workers: ["--in", str(corpus), "--out", str(out), "--effects", "noise,reverb,telephone",  # noqa: E731
+                                 "--prob", "0.5", "--copies", "2", "--seed", "7", "--workers", str(workers)]
+    assert augment_corpus.main(argv(tmp_path / "a", 2)) == 0
+    listing = read_librispeech(tmp_path / "a")
+    assert not listing.skipped
+    assert Counter(u.split for u in listing.utts) == {"train": 4 * 3, "dev": 2}  # originals + 2 copies; dev as is
+    texts = {u.id: u.text for u in listing.utts}
+    assert texts["1-102-train0001"] == texts["1-202-train0001"] == texts["1-2-train0001"]
+    assert (tmp_path / "a" / "train/1/2/1-2-train0000.flac").samefile(corpus / "train/1/2/1-2-train0000.flac")
+    manifest = (tmp_path / "a" / "augment-train.tsv").read_text().splitlines()
+    assert len(manifest) == 1 + 8 and all(len(row.split("\t")) == 3 for row in manifest)
+    assert augment_corpus.main(argv(tmp_path / "b", 1)) == 0  # other worker count, same bytes
+    for uid in ("1-102-train0000", "1-202-train0003"):
+        chapter = uid.split("-")[1]
+        a, b = (sf.read(str(tmp_path / d / "train/1" / chapter / f"{uid}.flac"))[0] for d in ("a", "b"))
+        assert np.array_equal(a, b)
+
+
+def test_augment_corpus_refuses_an_in_place_run_without_a_suffix(tmp_path, capsys):
+    corpus = write_librispeech_corpus(tmp_path / "in", {"test": demo_flacs(1, "test")})
+    with pytest.raises(SystemExit):
+        augment_corpus.main(["--in", str(corpus), "--out", str(corpus), "--folders", "test"])
+    assert "--suffix" in capsys.readouterr().err
+    assert augment_corpus.main(["--in", str(corpus), "--out", str(corpus), "--folders", "test",
+                                "--suffix=-phone", "--effects", "telephone", "--workers", "1"]) == 0
+    subsets = Counter(u.subset for u in read_librispeech(corpus).utts)
+    assert subsets == {"test": 1, "test-phone": 1}
+
+
+def test_augment_corpus_refuses_to_mix_copies_made_with_other_settings(tmp_path, capsys):
+    corpus = write_librispeech_corpus(tmp_path / "in", {"train": demo_flacs(2)})
+    argv = ["--in", str(corpus), "--out", str(tmp_path / "out"), "--effects", "noise", "--workers", "1"]
+    assert augment_corpus.main(argv) == 0
+    assert augment_corpus.main(argv) == 0  # same settings: resumes (nothing to do)
+    with pytest.raises(SystemExit):
+        augment_corpus.main([*argv, "--seed", "1"])
+    assert "augment-train.tsv was written with other settings" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""`asr transcribe` and the Python API: formats, rates, channels, long audio, bad files, runtimes, output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import demo_flacs, write_tone
+from typer.testing import CliRunner
+
+from asr.cli import app
+from asr.errors import AsrError
+from asr.inference import TFLITE_FILE, choose_runtime, litert_available
+from asr.transcribe import Transcript, Word, expand_inputs, format_transcript, srt_cues
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_bundle):
+    from asr.transcribe import Recognizer
+
+    return Recognizer(tiny_bundle, runtime="tf")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """~6 s of demo speech (several utterances back to back) at 16 kHz mono."""
+    audio = np.concatenate([sf.read(str(p), dtype="float32")[0] for p, _ in demo_flacs(5, "test")])
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    sf.write(str(path), audio, 16000)
+    return path
+
+
+def check_transcript(t: Transcript, seconds: float) -> None:
+    """Internal consistency of one result: duration, word order and ranges, text = words."""
+    assert t.duration == pytest.approx(seconds, abs=0.01)
+    assert " ".join(w.word for w in t.words) == " ".join(t.text.split())
+    for a, b in zip(t.words, t.words[1:]):
+        assert a.end <= b.start
+    assert all(0 <= w.start < w.end <= seconds + 0.05 and 0 <= w.confidence <= 1 for w in t.words)
+
+
+def test_expand_inputs(tmp_path):
+    for name in ("b.wav", "a.flac", "sub/c.ogg", "notes.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    paths, unmatched = expand_inputs([str(tmp_path), str(tmp_path / "*.wav"), str(tmp_path / "none*.wav"),
+                                      "missing.wav"])
+    assert paths == [str(tmp_path / "a.flac"), str(tmp_path / "b.wav"), str(tmp_path / "sub/c.ogg"),
+                     str(tmp_path / "b.wav"), "missing.wav"]
+    assert unmatched == [(str(tmp_path / "none*.wav"), "no files match this pattern")]
+
+
+def test_srt_cues_and_format():
+    words = [Word("one", 0.0, 0.4, 0.9), Word("two", 0.5, 0.9, 0.8), Word("three", 7.0, 7.5, 0.7)]
+    assert srt_cues(words) == [(0.0, 0.9, "one two"), (7.0, 7.5, "three")]  # > 6 s: new cue
+    srt = format_transcript(Transcript("a.wav", "one two three", 7.5, tuple(words)), "srt")
+    assert srt.splitlines()[:3] == ["1", "00:00:00,000 --> 00:00:00,900", "one two"]
+    assert "00:00:07,000 --> 00:00:07,500" in srt
+    line = json.loads(format_transcript(Transcript("a.wav", "one", 1.0, words[:1]), "json"))
+    assert line == {"path": "a.wav", "text": "one", "duration": 1.0,
+                    "words": [{"word": "one", "start": 0.0, "end": 0.4, "confidence": 0.9}]}
+
+
+@pytest.mark.parametrize("rate,channels,suffix", [(8000, 1, "wav"), (48000, 2, "flac"), (22050, 1, "ogg"),
+                                                   (44100, 6, "wav")])
+def test_any_rate_channels_and_format(recognizer, speech, tmp_path, rate, channels, suffix):
+    import soxr
+
+    audio, _ = sf.read(str(speech), dtype="float32")
+    audio = soxr.resample(audio, 16000, rate)
+    path = tmp_path / f"x.{suffix}"
+    sf.write(str(path), np.repeat(audio[:, None], channels, axis=1), rate)
+    check_transcript(recognizer.transcribe(path), len(audio) / rate)
+
+
+def test_identical_channels_transcribe_like_mono(recognizer, speech, tmp_path):
+    audio, _ = sf.read(str(speech), dtype="float32")
+    sf.write(str(tmp_path / "stereo.wav"), np.stack([audio, audio], axis=1), 16000)
+    assert recognizer.transcribe(tmp_path / "stereo.wav").words == recognizer.transcribe(speech).words
+
+
+def test_long_audio_chunks_line_up_with_whole_file(recognizer, speech):
+    """Chunked posteriors have the whole-file frame count and nearly the same values (context each side)."""
+    from asr.audio import compute_mfcc, load_audio
+    from asr.transcribe import Recognizer, Segment
+
+    seconds = sf.info(str(speech)).duration
+    whole = recognizer.predictor([compute_mfcc(load_audio(speech, 16000), recognizer.info.features)])[0]
+    chunked_rec = Recognizer(recognizer.info.path, runtime="tf", chunk_seconds=4.5)
+    chunked = chunked_rec._long_probs(Segment(str(speech)), seconds)  # 0.5 s kept per chunk: many seams
+    assert chunked.shape == whole.shape
+    assert np.abs(chunked - whole).mean() < 0.02
+    assert np.mean(chunked.argmax(1) == whole.argmax(1)) > 0.95
+    check_transcript(chunked_rec.transcribe(speech), seconds)
+
+
+def test_bad_files_are_skipped_and_reported(recognizer, speech, tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"RIFF nonsense")
+    sf.write(str(tmp_path / "empty.wav"), np.zeros(0, dtype=np.float32), 16000)
+    paths = [str(tmp_path / "bad.wav"), str(speech), str(tmp_path / "empty.wav"), str(tmp_path / "missing.flac")]
+    results = list(recognizer.transcribe_many(paths))
+    assert [p for p, _ in results] == paths
+    kinds = [type(r) for _, r in results]
+    assert kinds == [AsrError, Transcript, AsrError, AsrError]
+    with pytest.raises(AsrError, match="empty audio"):
+        recognizer.transcribe(tmp_path / "empty.wav")
+
+
+def test_cli_transcribe_many_with_a_bad_file(tiny_bundle, speech, tmp_path):
+    (tmp_path / "bad.flac").write_bytes(b"fLaC junk")
+    result = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech), str(tmp_path / "bad.flac"),
+                                 "--json", "--runtime", "tf"])
+    assert result.exit_code == 1
+    assert f"skipped {tmp_path / 'bad.flac'}:" in result.output
+    line = json.loads(result.output.splitlines()[0])
+    assert line["path"] == str(speech) and {"text", "duration", "words"} <= set(line)
+
+
+def test_cli_transcribe_srt_to_output_dir(tiny_bundle, speech, tmp_path):
+    result = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech.parent), "--format", "srt",
+                                 "--output-dir", str(tmp_path / "out"), "--runtime", "tf"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "speech.srt").is_file()
+    bad = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech), "--format", "doc"])
+    assert bad.exit_code == 2 and "--format 'doc'" in bad.output
+
+
+def test_python_api(tiny_bundle, speech):
+    import asr
+
+    t = asr.load_model(tiny_bundle, runtime="tf", beam_width=4).transcribe(speech)
+    assert isinstance(t, Transcript) and t.path == str(speech)
+    check_transcript(t, sf.info(str(speech)).duration)
+
+
+def test_choose_runtime(tiny_bundle, tmp_path):
+    assert choose_runtime("auto", tiny_bundle) == "tf"  # no model.tflite in the bundle
+    with pytest.raises(AsrError, match="asr export"):
+        choose_runtime("litert", tiny_bundle)
+    with pytest.raises(AsrError, match="--runtime 'gpu'"):
+        choose_runtime("gpu", tiny_bundle)
+    (tmp_path / TFLITE_FILE).write_bytes(b"")
+    assert choose_runtime("auto", tmp_path, 10.0) == ("litert" if litert_available() else "tf")
+    assert choose_runtime("auto", tmp_path, 3600.0) == "tf"  # long jobs amortise TensorFlow's start-up
+
+
+@pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
+def test_litert_runtime_matches_tensorflow(tiny_bundle, recognizer, speech, tmp_path):
+    from asr.bundle import load_bundle
+    from asr.export import export_tflite
+    from asr.transcribe import Recognizer
+
+    bundle_dir = shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    export_tflite(load_bundle(bundle_dir), bundle_dir / TFLITE_FILE)
+    lite = Recognizer(bundle_dir, runtime="auto", audio_hint=5.0)
+    assert lite.runtime == "litert"
+    feats = [np.random.default_rng(0).standard_normal((n, 20)).astype(np.float32) * 5 for n in (37, 200)]
+    for f in feats:  # one at a time: in a TF batch the shorter one would see padding after its end
+        a, b = lite.predictor([f])[0], recognizer.predictor([f])[0]
+        assert a.shape == b.shape == (-(-len(f) // 2), recognizer.info.vocab.size) and np.abs(a - b).max() < 1e-4
+    check_transcript(lite.transcribe(speech), sf.info(str(speech)).duration)
+
+
+def test_tone_files_of_many_formats(recognizer, tmp_path):
+    """Non-speech audio still yields a well-formed (probably empty) transcript."""
+    for name, rate, channels in (("t.aiff", 11025, 1), ("t.au", 16000, 2)):
+        path = write_tone(tmp_path / name, 1.5, rate, channels)
+        check_transcript(recognizer.transcribe(path), 1.5)

@@ -1,0 +1,165 @@
+"""Transcription speed: cold start of `asr transcribe` for a 5 s file, and steady-state real-time factor.
+
+    .venv/bin/python scripts/bench_transcribe.py --bundle exp/demo/bundle [--default-model] [--forward]
+
+cold start   wall time of `asr transcribe BUNDLE five.wav` as a new process (process start to printed text),
+             per runtime: LiteRT (needs BUNDLE/model.tflite; this script exports it into a copy of the bundle
+             when missing) and TensorFlow. Target: <= 3 s.
+steady state RTF = wall seconds / audio seconds for 24 files of 5-10 s in one warm Recognizer, per runtime.
+             Target: <= 0.02 for the default model. `--default-model` also measures an untrained model with
+             the default ModelConfig (speed does not depend on the weights).
+--forward    one 5 s utterance through model.predict, a traced tf.function, tf.function(jit_compile=True)
+             and LiteRT: milliseconds each.
+Run on an otherwise idle machine; numbers drift by up to 2x with other load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+ASR = str(Path(sys.executable).with_name("asr"))
+
+
+def demo_audio(seconds: float, start: int = 0, rate: int = 16000) -> np.ndarray:
+    """`seconds` of demo test speech, utterances back to back from the `start`-th file on."""
+    files = sorted((REPO / "recipes/demo/corpus/test").rglob("*.flac"))
+    chunks, total = [], 0
+    for path in files[start:] + files[:start]:
+        audio, _ = sf.read(str(path), dtype="float32")
+        chunks.append(audio)
+        total += len(audio)
+        if total >= seconds * rate:
+            break
+    return np.concatenate(chunks)[: int(seconds * rate)]
+
+
+def with_tflite(bundle: Path, work: Path) -> Path:
+    """`bundle` itself when it has model.tflite, else a copy of it with the export added."""
+    if (bundle / "model.tflite").is_file():
+        return bundle
+    copy = shutil.copytree(bundle, work / "bundle_tflite")
+    subprocess.run([ASR, "export", str(copy), "--format", "tflite"], check=True, capture_output=True)
+    return copy
+
+
+def cold_start(bundle: Path, wav: Path, runtime: str, repeats: int) -> list[float]:
+    """Wall seconds of each `asr transcribe` run (a new process each time)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = subprocess.run([ASR, "transcribe", str(bundle), str(wav), "--runtime", runtime],
+                             capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            raise SystemExit(f"asr transcribe failed: {out.stderr}")
+    return times
+
+
+def steady_rtf(bundle: Path, runtime: str, files: list[Path], audio_seconds: float) -> float:
+    """Wall / audio for transcribing `files` with a warm Recognizer (one warm-up pass first)."""
+    from asr.transcribe import Recognizer
+
+    rec = Recognizer(bundle, runtime=runtime)
+    list(rec.transcribe_many(files[:2]))
+    t0 = time.perf_counter()
+    results = list(rec.transcribe_many(files))
+    assert all(not isinstance(r, Exception) for _, r in results)
+    return (time.perf_counter() - t0) / audio_seconds
+
+
+def default_model_bundle(like: Path, work: Path) -> Path:
+    """A bundle with the default ModelConfig and random weights, with `like`'s features and vocabulary."""
+    from asr.runtime import import_tensorflow
+
+    import_tensorflow()  # quietly, before Keras imports it
+    from asr.bundle import load_bundle, save_bundle
+    from asr.config import ModelConfig
+    from asr.model import build_model
+
+    ref = load_bundle(like)
+    model = build_model(ModelConfig(), ref.features.n_mfcc, ref.vocab.size, ref.stats["mean"], ref.stats["std"])
+    out = work / "default_model"
+    save_bundle(out, model, ref.features, ref.text, ModelConfig(), ref.vocab, ref.stats, {"note": "untrained"})
+    return out
+
+
+def forward_table(bundle: Path, wav: Path) -> None:
+    """Milliseconds for one 5 s utterance through each way of running the network."""
+    from asr.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    from asr.audio import compute_mfcc, load_audio
+    from asr.bundle import load_bundle
+    from asr.inference import LiteRTPredictor
+
+    b = load_bundle(bundle)
+    x = compute_mfcc(load_audio(wav, b.features.sample_rate), b.features)[None]  # [1, T, n_mfcc]
+    graph = tf.function(lambda f: b.model(f, training=False))
+    xla = tf.function(lambda f: b.model(f, training=False), jit_compile=True)
+    t0 = time.perf_counter()
+    xla(x)
+    compile_s = time.perf_counter() - t0
+    ways = {"model.predict": lambda: b.model.predict(x, verbose=0), "tf.function (graph)": lambda: graph(x),
+            "tf.function(jit_compile=True)": lambda: xla(x)}
+    if (bundle / "model.tflite").is_file():
+        lite = LiteRTPredictor(bundle / "model.tflite")
+        ways["LiteRT (model.tflite)"] = lambda: lite.log_probs(x[0])
+    print(f"\nforward pass, one {x.shape[1] / 100:.1f} s utterance (XLA compile for this shape: {compile_s:.2f} s)")
+    for name, fn in ways.items():
+        fn()
+        best = min(_timed(fn) for _ in range(5))
+        print(f"  {name:<32}{1000 * best:8.1f} ms   RTF {best / (x.shape[1] / 100):.4f}")
+
+
+def _timed(fn) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, default=REPO / "exp/demo/bundle")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--default-model", action="store_true", help="also time the default ModelConfig")
+    parser.add_argument("--forward", action="store_true", help="compare ways of running the network")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_transcribe_"))
+    wav = work / "five.wav"
+    sf.write(str(wav), demo_audio(5.0), 16000)
+    files = []
+    for k in range(24):
+        files.append(work / f"utt{k:02d}.wav")
+        sf.write(str(files[-1]), demo_audio(5.0 + 5.0 * k / 23, start=3 * k), 16000)
+    audio_seconds = sum(sf.info(str(f)).duration for f in files)
+
+    bundles = {"bundle": with_tflite(args.bundle, work)}
+    if args.default_model:
+        bundles["default model"] = with_tflite(default_model_bundle(args.bundle, work), work / "d")
+    print(f"{'model':<15}{'runtime':<9}{'cold start 5 s file (s)':>26}{'steady RTF':>12}")
+    for label, bundle in bundles.items():
+        for runtime in ("litert", "tf"):
+            cold = cold_start(bundle, wav, runtime, args.repeats)
+            rtf = steady_rtf(bundle, runtime, files, audio_seconds)
+            print(f"{label:<15}{runtime:<9}{min(cold):>12.2f} (median {statistics.median(cold):.2f}){rtf:>12.4f}")
+    print(f"(steady state: {len(files)} files, {audio_seconds:.0f} s of audio; targets: cold <= 3 s, RTF <= 0.02)")
+    if args.forward:
+        for label, bundle in bundles.items():
+            print(f"\n[{label}]", end="")
+            forward_table(bundle, wav)
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

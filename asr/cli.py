@@ -79,6 +79,10 @@ def prepare(
     for split, n in result.counts.items():
         typer.echo(f"{split:>6}: {n} utterances, {result.hours[split]:.2f} h")
     typer.echo(f"shards: {result.total_shards} ({result.reused_shards} reused from an earlier run)")
+    if result.unseen:
+        chars = "".join(sorted(set("".join(result.unseen.values()))))
+        typer.echo(f"warning: {len(result.unseen)} dev/test utterances use characters no training transcript has "
+                   f"({chars!r}); they are kept and scored, but the model cannot emit them")
     reasons = collections.Counter(s.reason for s in result.skipped)
     if reasons:
         summary = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())

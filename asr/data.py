@@ -114,9 +114,14 @@ class BatchSource:
     def __init__(self, data: PreparedData, split: str, batch_size: int, stride: int, seed: int | None,
                  augmentation: Augmentation | None = None, min_batch: int = 1):
         self.data, self.stride, self.seed, self.batch_size = data, stride, seed, batch_size
-        self.rows = data.rows(split)
+        known = set(data.vocab.chars)
+        rows = data.rows(split)
+        # Only dev/test rows can hold characters no training text has (prepare reports them); they cannot
+        # be encoded as labels, so a batch source over those splits leaves them out.
+        self.rows = [r for r in rows if set(r["text"]) <= known]
+        self.unencodable = len(rows) - len(self.rows)
         if not self.rows:
-            raise AsrError(f"{data.dir}/{split}.jsonl is empty: nothing to train or evaluate on")
+            raise AsrError(f"{data.dir}/{split}.jsonl has no utterances to batch: nothing to train or inspect")
         self.labels = [data.vocab.encode(r["text"]) for r in self.rows]
         self.pad_value = np.asarray(data.stats["mean"], dtype=np.float32)
         self.augmentation = augmentation if augmentation is not None and augmentation.active else None

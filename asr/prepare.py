@@ -32,7 +32,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ SKIP_REASONS = (
     "missing audio", "missing transcript", "non-utf8 transcript", "bad metadata line", "bad table row",
     "bad manifest line", "duplicate id", "empty transcript", "out-of-alphabet characters", "unreadable audio",
     "empty audio", "non-finite samples", "silent audio", "too short", "too long", "ctc infeasible",
-    "feature extraction failed", "not in training vocabulary",
+    "feature extraction failed",
 )
 
 
@@ -80,6 +80,7 @@ class PrepareResult:
     skipped: list[Skipped]
     reused_shards: int
     total_shards: int
+    unseen: dict[str, str] = field(default_factory=dict)  # dev/test id -> characters no training text has
 
 
 def _file_stamp(path: str) -> list[int] | None:
@@ -317,6 +318,7 @@ def _run_pool(todo: list[ShardJob], n_jobs: int, progress: Callable[[int], None]
     ctx = start_forkserver()
     ticks = ctx.Queue()
     metas: dict[str, dict] = {}
+    expected, received = sum(len(job.utts) for job in todo), 0
     with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker, initargs=(ticks,)) as pool:
         futures = {pool.submit(featurise_shard, job): job.name for job in todo}
         pending = set(futures)
@@ -324,13 +326,21 @@ def _run_pool(todo: list[ShardJob], n_jobs: int, progress: Callable[[int], None]
             done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             with contextlib.suppress(queue_lib.Empty):
                 while True:
-                    progress(ticks.get_nowait())
+                    n = ticks.get_nowait()
+                    received += n
+                    progress(n)
             for future in done:
                 try:
                     metas[futures[future]] = future.result()
                 except BrokenProcessPool:
                     raise AsrError("a feature worker process died (out of memory?); finished shards are kept: "
                                    "re-run the same command to resume, perhaps with fewer --jobs") from None
+    # A worker's last ticks can still be in the queue's pipe when its result arrives: collect them.
+    with contextlib.suppress(queue_lib.Empty):
+        while received < expected:
+            n = ticks.get(timeout=5.0)
+            received += n
+            progress(n)
     return metas
 
 
@@ -357,19 +367,15 @@ def _manifest_rows(jobs: list[ShardJob], metas: dict[str, dict]) -> tuple[dict[s
     return rows, skipped
 
 
-def _drop_unseen_characters(rows: dict[str, list[dict]], vocab: Vocabulary) -> list[Skipped]:
-    """Remove dev/test rows with characters the training text never has (the model cannot emit them)."""
-    known, skipped = set(vocab.chars), []
-    for split in ("dev", "test"):
-        kept = []
-        for row in rows[split]:
-            unseen = "".join(sorted(set(row["text"]) - known))
-            if unseen:
-                skipped.append(Skipped(row["id"], row["audio"], "not in training vocabulary", unseen))
-            else:
-                kept.append(row)
-        rows[split] = kept
-    return skipped
+def unseen_characters(rows: dict[str, list[dict]], vocab: Vocabulary) -> dict[str, str]:
+    """Dev/test ids whose text has characters no training text has, with those characters.
+
+    They stay in the manifests and are scored (dropping them would flatter the error rates); the
+    model simply cannot emit those characters.
+    """
+    known = set(vocab.chars)
+    return {r["id"]: "".join(sorted(set(r["text"]) - known)) for split in ("dev", "test") for r in rows[split]
+            if not set(r["text"]) <= known}
 
 
 def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str, dict],
@@ -377,7 +383,7 @@ def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str
     """Manifests, stats, vocabulary, config and the skipped list from finished shards."""
     rows, shard_skipped = _manifest_rows(jobs, metas)
     vocab = Vocabulary.from_texts((r["text"] for r in rows["train"]), cfg.text.alphabet)
-    skipped = skipped + shard_skipped + _drop_unseen_characters(rows, vocab)
+    skipped = skipped + shard_skipped
     for split, split_rows in rows.items():
         write_jsonl(out / f"{split}.jsonl", split_rows)
     write_json(out / "stats.json", _stats([metas[j.name] for j in jobs if j.name.startswith("train-")],
@@ -388,7 +394,8 @@ def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str
     write_text(out / "config.yaml", dump_yaml(saved))
     write_jsonl(out / "skipped.jsonl", [asdict(s) for s in skipped])
     return PrepareResult({s: len(r) for s, r in rows.items()},
-                         {s: sum(x["duration"] for x in r) / 3600 for s, r in rows.items()}, skipped, 0, len(jobs))
+                         {s: sum(x["duration"] for x in r) / 3600 for s, r in rows.items()}, skipped, 0, len(jobs),
+                         unseen_characters(rows, vocab))
 
 
 def _remove_leftovers(out: Path, jobs: list[ShardJob]) -> None:

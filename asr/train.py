@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from asr.augment import Augmentation
-from asr.bundle import save_bundle
+from asr.bundle import MODEL_FILE, save_bundle
 from asr.checkpoint import has_checkpoint, load_checkpoint, recover_dir, save_checkpoint
 from asr.config import Config, config_to_dict, dump_yaml
 from asr.data import BatchSource, PreparedData, make_dataset
@@ -319,4 +319,21 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
         keras.mixed_precision.set_global_policy(policy)  # the process may build other models afterwards
     if cluster.is_chief and not (out / BUNDLE_DIR).is_dir():
         raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
+    if cluster.is_chief:
+        _add_tflite(out / BUNDLE_DIR)
     return out / BUNDLE_DIR
+
+
+def _add_tflite(bundle_dir: Path) -> None:
+    """Write the bundle's `model.tflite`: `asr transcribe` starts in ~0.5 s with it instead of ~6 s (TF import)."""
+    from asr.bundle import load_bundle
+    from asr.export import default_output, export_tflite
+
+    target = default_output(bundle_dir, "tflite")
+    if target.is_file() and target.stat().st_mtime >= (bundle_dir / MODEL_FILE).stat().st_mtime:
+        return  # already exported from this model (a finished run resumed again)
+    try:
+        export_tflite(load_bundle(bundle_dir), target)
+    except Exception as err:  # noqa: BLE001 - the bundle is complete without it; transcribe falls back to TF
+        print(f"warning: no model.tflite written ({type(err).__name__}: {err}); transcribe will use TensorFlow; "
+              f"retry with `asr export {bundle_dir} --format tflite`", flush=True)

@@ -34,6 +34,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
+# Measured numbers (minutes on 2 cores): prepare, training, decoding and transcription speed.
+bench: $(VENV)/.installed
+	$(BIN)/python scripts/bench_prepare.py --minutes 120 --shard-size 25
+	$(BIN)/python scripts/bench_train.py
+	$(BIN)/python scripts/bench_decode.py --bundle $(DEMO_EXP)/bundle
+	$(BIN)/python scripts/bench_transcribe.py --bundle $(DEMO_EXP)/bundle --default-model
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check asr tests scripts
 	$(BIN)/mypy

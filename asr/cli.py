@@ -193,7 +193,8 @@ def transcribe(
                                                            "(decode.beam_width).")] = None,
     lm: Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
     = None,
-    runtime: Annotated[str, typer.Option(help="auto | tf | litert (needs `asr export BUNDLE --format tflite`).")]
+    runtime: Annotated[str, typer.Option(help="auto | tf | litert (LiteRT runs the bundle's model.tflite, "
+                                               "written by `asr train` or `asr export`).")]
     = "auto",
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""

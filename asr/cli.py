@@ -33,6 +33,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: SECTION.KEY=VALUE.")]
+BeamOpt = Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search (decode.beam_width).")]
+LmOpt = Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -137,10 +139,8 @@ def eval_(
     = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    beam_width: Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search "
-                                                           "(decode.beam_width).")] = None,
-    lm: Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
-    = None,
+    beam_width: BeamOpt = None,
+    lm: LmOpt = None,
     subset: Annotated[Optional[str], typer.Option(help="Score only this corpus subset, e.g. test-clean.")] = None,
     worst: Annotated[int, typer.Option(help="List this many worst utterances.")] = 10,
 ) -> None:
@@ -189,10 +189,8 @@ def transcribe(
     = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    beam_width: Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search "
-                                                           "(decode.beam_width).")] = None,
-    lm: Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
-    = None,
+    beam_width: BeamOpt = None,
+    lm: LmOpt = None,
     runtime: Annotated[str, typer.Option(help="auto | tf | litert (LiteRT runs the bundle's model.tflite, "
                                                "written by `asr train` or `asr export`).")]
     = "auto",

@@ -104,8 +104,8 @@ def folder_corpus(tmp_path: Path) -> Path:
 def librispeech_corpus(tmp_path: Path) -> Path:
     """LibriSpeech layout with train (12), dev (3) and test (3) split folders.
 
-    12 train utterances are the fewest whose characters cover every demo transcript (prepare skips dev
-    and test items with characters the training vocabulary lacks).
+    12 train utterances are the fewest whose characters cover every demo transcript, so every dev and
+    test character is one the model can emit.
     """
     return write_librispeech_corpus(tmp_path / "librispeech_corpus", {
         "train": demo_flacs(12, "train"), "dev": demo_flacs(3, "dev"), "test": demo_flacs(3, "test")})

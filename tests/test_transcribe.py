@@ -139,9 +139,15 @@ def test_python_api(tiny_bundle, speech):
 
 
 def test_choose_runtime(tiny_bundle, tmp_path):
-    assert choose_runtime("auto", tiny_bundle) == "tf"  # no model.tflite in the bundle
+    import shutil
+
+    assert (tiny_bundle / TFLITE_FILE).is_file()  # `asr train` writes it into the bundle
+    assert choose_runtime("auto", tiny_bundle) == ("litert" if litert_available() else "tf")
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_bundle, bare, ignore=shutil.ignore_patterns(TFLITE_FILE))
+    assert choose_runtime("auto", bare) == "tf"  # no model.tflite in the bundle
     with pytest.raises(AsrError, match="asr export"):
-        choose_runtime("litert", tiny_bundle)
+        choose_runtime("litert", bare)
     with pytest.raises(AsrError, match="--runtime 'gpu'"):
         choose_runtime("gpu", tiny_bundle)
     (tmp_path / TFLITE_FILE).write_bytes(b"")

@@ -24,51 +24,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-asr=${ASR:-asr}  # left unquoted below on purpose: ASR="python -m asr" works too
-python=${PYTHON:-python3}
-stage=0
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$here/../lib.sh"  # option parsing, in_stages, die and the prepare / train / eval / transcribe stages
 stop_stage=4
-config=$here/cpu.yaml
-data=""
-exp=""
-jobs=0
-overrides=()
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-die() { echo "run.sh: error: $*" >&2; exit 2; }
-in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-
-case ${1:-} in
-  "" ) usage >&2; exit 2 ;;
-  -h|--help ) usage; exit 0 ;;
-  -* ) die "the first argument is a Common Voice language folder, got option $1 (see --help)" ;;
-esac
-corpus=$1
-shift
-while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-  case $1 in
-    --stage) stage=$2 ;;
-    --stop-stage) stop_stage=$2 ;;
-    --config) config=$2 ;;
-    --data) data=$2 ;;
-    --exp) exp=$2 ;;
-    --jobs) jobs=$2 ;;
-    --set) overrides+=(--set "$2") ;;
-    *) die "unknown option $1 (see --help)" ;;
-  esac
-  shift 2
-done
-
-for n in "$stage" "$stop_stage" "$jobs"; do
-  case $n in ''|*[!0-9]*) die "--stage, --stop-stage and --jobs take a whole number, got '$n'" ;; esac
-done
-[ -f "$config" ] || die "config file not found: $config"
-[ -d "$corpus" ] || die "corpus folder not found: $corpus (Common Voice is at https://commonvoice.mozilla.org/datasets)"
-corpus=$(cd "$corpus" && pwd)
-name=$(basename "$config" .yaml)
-data=${data:-data/commonvoice/$name}
-exp=${exp:-exp/commonvoice/$name}
+corpus_recipe_args "a Common Voice language folder" "Common Voice is at https://commonvoice.mozilla.org/datasets" \
+  "" "$@"
 
 if in_stages 0; then
   echo "stage 0: check $corpus"
@@ -86,58 +47,7 @@ if in_stages 0; then
   done
 fi
 
-if in_stages 1; then
-  echo "stage 1: asr prepare $corpus -> $data"
-  $asr prepare "$corpus" --out "$data" --config "$config" --format commonvoice --jobs "$jobs" \
-    ${overrides[@]+"${overrides[@]}"}
-fi
-
-if in_stages 2; then
-  if [ -f "$exp/.done" ]; then
-    echo "stage 2: $exp is trained already (delete $exp/.done to train again)"
-  else
-    resume=()
-    if [ -f "$exp/checkpoint/state.json" ]; then
-      resume=(--resume)
-      echo "stage 2: asr train, resuming $exp"
-    else
-      echo "stage 2: asr train -> $exp"
-    fi
-    $asr train --config "$config" --data "$data" --out "$exp" ${overrides[@]+"${overrides[@]}"} \
-      ${resume[@]+"${resume[@]}"}
-    touch "$exp/.done"
-  fi
-fi
-
-if in_stages 3; then
-  echo "stage 3: asr eval on the test split"
-  mkdir -p "$exp/eval"
-  $asr eval --model "$exp/bundle" --data "$data" --split test --report "$exp/eval/test.json"
-  "$python" - "$exp/results.md" "$exp/eval/test.json" <<'EOF'
-import json, sys
-rows = ["| test set | utterances | hours | WER % | CER % |", "|---|---:|---:|---:|---:|"]
-for path in sys.argv[2:]:
-    r = json.load(open(path, encoding="utf-8"))
-    rows.append(f"| {r.get('subset') or r['split']} | {r['n_utts']} | {r['audio_seconds'] / 3600:.2f} "
-                f"| {100 * r['wer']:.2f} | {100 * r['cer']:.2f} |")
-open(sys.argv[1], "w", encoding="utf-8").write("\n".join(rows) + "\n")
-print("\n".join(rows))
-EOF
-  echo "results: $exp/results.md"
-fi
-
-if in_stages 4; then
-  sample=$("$python" - "$data/test.jsonl" <<'EOF'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    row = json.loads(line)
-    print(row["audio"]); print(row["text"]); break
-EOF
-)
-  [ -n "$sample" ] || die "$data/test.jsonl is empty: nothing to transcribe"
-  audio=$(sed -n 1p <<< "$sample")
-  echo "stage 4: asr transcribe $audio"
-  hyp=$($asr transcribe "$exp/bundle" "$audio")
-  echo "reference:  $(sed -n 2p <<< "$sample")"
-  echo "transcript: $hyp"
-fi
+prepare_stage 1 "$corpus" commonvoice "$jobs"
+train_stage 2
+eval_stage 3 "hours wer cer" test
+transcribe_stage 4 "$data/test.jsonl"

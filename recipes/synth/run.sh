@@ -34,10 +34,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-asr=${ASR:-asr}  # left unquoted below on purpose: ASR="python -m asr" works too
-if [ -x "$root/.venv/bin/python" ]; then python=${PYTHON:-$root/.venv/bin/python}; else python=${PYTHON:-python3}; fi
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$here/../lib.sh"  # option parsing, in_stages, die and the prepare / train / eval stages
+if [ -x "$root/.venv/bin/python" ]; then python=${PYTHON:-$root/.venv/bin/python}; fi
 packages="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox fortunes"
-stage=0
 stop_stage=7
 corpus=data/synth-corpus
 n_train=5000
@@ -48,53 +48,19 @@ seed=0
 effects=speed,pitch,reverb,noise,telephone
 prob=0.4
 copies=1
-config=$here/cpu.yaml
-data=""
-exp=""
 workers=2
-overrides=()
-
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-die() { echo "run.sh: error: $*" >&2; exit 2; }
-in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
 case ${1:-} in -h|--help) usage; exit 0 ;; esac
-while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-  case $1 in
-    --stage) stage=$2 ;;
-    --stop-stage) stop_stage=$2 ;;
-    --corpus) corpus=$2 ;;
-    --n-train) n_train=$2 ;;
-    --n-dev) n_dev=$2 ;;
-    --n-test) n_test=$2 ;;
-    --n-unseen) n_unseen=$2 ;;
-    --seed) seed=$2 ;;
-    --effects) effects=$2 ;;
-    --prob) prob=$2 ;;
-    --copies) copies=$2 ;;
-    --config) config=$2 ;;
-    --data) data=$2 ;;
-    --exp) exp=$2 ;;
-    --workers) workers=$2 ;;
-    --set) overrides+=(--set "$2") ;;
-    *) die "unknown option $1 (see --help)" ;;
-  esac
-  shift 2
-done
-
-[ -f "$config" ] || die "config file not found: $config"
-name=$(basename "$config" .yaml)
-data=${data:-data/synth/$name}
-exp=${exp:-exp/synth/$name}
+parse_options "corpus n-train n-dev n-test n-unseen seed effects prob copies workers" "$@"
+config_and_outputs
 augmented=${corpus%/}-aug
-test_sets="test-seen test-unseen test-seen-phone test-unseen-phone"
 
 if in_stages 0; then
   echo "stage 0: check the synthesisers, voices and fortunes text"
   if ! "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --check; then
     [ "$(id -u)" -eq 0 ] || die "run as root, or install them first: apt-get install -y $packages"
     echo "stage 0: installing $packages"
+    # shellcheck disable=SC2086  # $packages is a list of names
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
     "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --check || die "still missing after apt-get install"
   fi
@@ -118,54 +84,17 @@ if in_stages 3; then
     --effects "$effects" --prob "$prob" --copies "$copies" --seed "$seed" --workers "$workers"
 fi
 
-if in_stages 4; then
-  echo "stage 4: asr prepare $augmented -> $data"
-  $asr prepare "$augmented" --out "$data" --config "$config" --format librispeech --jobs "$workers" \
-    ${overrides[@]+"${overrides[@]}"}
-fi
-
-if in_stages 5; then
-  if [ -f "$exp/.done" ]; then
-    echo "stage 5: $exp is trained already (delete $exp/.done to train again)"
-  else
-    resume=()
-    if [ -f "$exp/checkpoint/state.json" ]; then
-      resume=(--resume)
-      echo "stage 5: asr train, resuming $exp"
-    else
-      echo "stage 5: asr train -> $exp"
-    fi
-    $asr train --config "$config" --data "$data" --out "$exp" ${overrides[@]+"${overrides[@]}"} \
-      ${resume[@]+"${resume[@]}"}
-    touch "$exp/.done"
-  fi
-fi
-
-if in_stages 6; then
-  mkdir -p "$exp/eval"
-  reports=()
-  for s in $test_sets; do
-    echo "stage 6: asr eval on $s"
-    $asr eval --model "$exp/bundle" --data "$data" --split test --subset "$s" --report "$exp/eval/$s.json"
-    reports+=("$exp/eval/$s.json")
-  done
-  "$python" - "$exp/results.md" "${reports[@]}" <<'EOF'
-import json, sys
-rows = ["| test set | utterances | CER % | WER % |", "|---|---:|---:|---:|"]
-for path in sys.argv[2:]:
-    r = json.load(open(path, encoding="utf-8"))
-    rows.append(f"| {r['subset']} | {r['n_utts']} | {100 * r['cer']:.2f} | {100 * r['wer']:.2f} |")
-open(sys.argv[1], "w", encoding="utf-8").write("\n".join(rows) + "\n")
-print("\n".join(rows))
-EOF
-  echo "results: $exp/results.md"
-fi
+prepare_stage 4 "$augmented" librispeech "$workers"
+train_stage 5
+eval_stage 6 "cer wer" test:test-seen test:test-unseen test:test-seen-phone test:test-unseen-phone
 
 if in_stages 7; then
+  # shellcheck disable=SC2012  # the names are the corpus' own, [0-9a-z-] only; ls sorts them
   audio=$(ls "$corpus"/test-unseen/*/*/*.flac 2>/dev/null | head -n 1 || true)
   [ -n "$audio" ] || die "no test-unseen audio in $corpus to transcribe (run stage 1)"
   uid=$(basename "$audio" .flac)
   echo "stage 7: asr transcribe $audio"
   echo "reference:  $(grep -h "^$uid " "$(dirname "$audio")"/*.trans.txt | cut -d' ' -f2- | tr '[:upper:]' '[:lower:]')"
-  echo "transcript: $($asr transcribe "$exp/bundle" "$audio")"
+  transcript=$($asr transcribe "$exp/bundle" "$audio")  # a failure stops the script (set -e)
+  echo "transcript: $transcript"
 fi

@@ -22,6 +22,32 @@ from asr.files import atomic_dir, read_json, write_json
 from asr.text import Vocabulary
 
 MODEL_FILE = "model.keras"
+BUNDLED_MODELS = Path(__file__).parent / "models"  # bundles shipped inside the package, by name
+DEFAULT_MODEL = "en-synth"  # what `asr transcribe FILE` uses when no bundle is named
+
+
+def bundled_models() -> list[str]:
+    """Names of the bundles shipped with the package (e.g. ["en-synth"])."""
+    return sorted(p.name for p in BUNDLED_MODELS.iterdir() if (p / "config.yaml").is_file()) \
+        if BUNDLED_MODELS.is_dir() else []
+
+
+def resolve_bundle(name: str | Path) -> Path:
+    """A bundle directory as given, or the directory of a bundled model called `name`."""
+    path = Path(name)
+    if not path.is_dir() and str(name) in bundled_models():
+        return BUNDLED_MODELS / str(name)
+    return path
+
+
+def missing_file_error(path: Path, name: str) -> AsrError:
+    """The error for a directory that is not a bundle."""
+    names = ", ".join(bundled_models()) or "none installed"
+    if str(path) == DEFAULT_MODEL and not bundled_models():
+        return AsrError(f"no bundled default model '{DEFAULT_MODEL}' is installed: name a bundle first, "
+                        "e.g. `asr transcribe exp/demo/bundle FILE` (make demo writes that one)")
+    return AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote "
+                    f"or a bundled model name ({names})")
 
 
 @dataclass
@@ -52,10 +78,10 @@ def save_bundle(path: str | Path, model: Any, features: FeatureConfig, text: Tex
 
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle directory safely; a missing or incomplete bundle is an AsrError naming the file."""
-    path = Path(path)
+    path = resolve_bundle(path)
     for name in (MODEL_FILE, "config.yaml", "vocab.json", "stats.json"):
         if not (path / name).is_file():
-            raise AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote")
+            raise missing_file_error(path, name)
     import keras
 
     cfg = read_yaml(path / "config.yaml")

@@ -180,9 +180,10 @@ def _decode_config(config: Optional[Path], set_: Optional[list[str]], beam_width
 @app.command()
 @user_errors
 def transcribe(
-    model: Annotated[Path, typer.Argument(help="Model bundle directory.")],
-    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories or glob patterns ('a/**/*.wav').",
-                                                metavar="FILE|DIR|GLOB...")],
+    model: Annotated[str, typer.Argument(help="Model bundle directory or bundled model name; may be left out "
+                                              "to use the bundled default model.", metavar="[BUNDLE]")],
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Audio files, directories or glob patterns ('a/**/*.wav').", metavar="FILE|DIR|GLOB...")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output_dir: Annotated[Optional[Path], typer.Option(help="Write one FILE.<format> per input here instead.")]
@@ -196,7 +197,11 @@ def transcribe(
     = "auto",
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
+    from asr.bundle import DEFAULT_MODEL, resolve_bundle
     from asr.transcribe import FORMATS, format_transcript, transcribe_inputs
+
+    if not inputs or not resolve_bundle(model).is_dir():  # `asr transcribe a.wav ...`: the bundled default model
+        model, inputs = DEFAULT_MODEL, [model, *(inputs or [])]
 
     fmt = "json" if json_ else fmt
     if fmt not in FORMATS:

@@ -97,10 +97,12 @@ class ModelInfo:
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Read a bundle's config, vocabulary and statistics (not its Keras model); AsrError if it is no bundle."""
-    path = Path(path)
+    from asr.bundle import missing_file_error, resolve_bundle
+
+    path = resolve_bundle(path)
     for name in ("config.yaml", "vocab.json", "stats.json"):
         if not (path / name).is_file():
-            raise AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote")
+            raise missing_file_error(path, name)
     cfg, where = read_yaml(path / "config.yaml"), str(path / "config.yaml")
     model_cfg = section_from_dict(ModelConfig, cfg.get("model", {}), where)
     return ModelInfo(path, section_from_dict(FeatureConfig, cfg.get("features", {}), where),

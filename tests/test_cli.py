@@ -164,3 +164,22 @@ def test_user_error_in_a_real_process_is_one_line(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_transcribe_without_a_bundle_uses_the_bundled_default_model(tiny_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    import asr.bundle
+
+    audio = tmp_path / "a.flac"
+    audio.write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
+    monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
+    missing = invoke("transcribe", audio)
+    assert missing.exit_code == 2 and "no bundled default model" in missing.stderr
+    shutil.copytree(tiny_bundle, tmp_path / "models" / asr.bundle.DEFAULT_MODEL)
+    by_default = invoke("transcribe", audio, "--json")
+    by_name = invoke("transcribe", asr.bundle.DEFAULT_MODEL, audio, "--json")
+    by_path = invoke("transcribe", tiny_bundle, audio, "--json")
+    assert by_default.exit_code == by_name.exit_code == by_path.exit_code == 0, by_default.output
+    assert json.loads(by_default.stdout)["text"] == json.loads(by_name.stdout)["text"] == \
+        json.loads(by_path.stdout)["text"]

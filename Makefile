@@ -36,7 +36,7 @@ test: $(VENV)/.installed-dev
 
 # Measured numbers (minutes on 2 cores): prepare, training, decoding and transcription speed.
 bench: $(VENV)/.installed
-	$(BIN)/python scripts/bench_prepare.py --minutes 120 --shard-size 25
+	$(BIN)/python scripts/bench_prepare.py --minutes 360 --shard-size 50
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_decode.py --bundle $(DEMO_EXP)/bundle
 	$(BIN)/python scripts/bench_transcribe.py --bundle $(DEMO_EXP)/bundle --default-model

@@ -244,7 +244,7 @@ def plot_alignment(a: Alignment, path: str | Path) -> None:
     """Posteriogram (classes x frames) with the best path drawn over it and the word spans marked."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    from asr.inspection import save_figure
+    from asr.plots import save_figure
 
     n_frames, n_classes = a.probs.shape
     fig = Figure(figsize=(max(8.0, min(24.0, n_frames / 12)), 6), layout="constrained")

@@ -23,7 +23,7 @@ import numpy as np
 
 from asr.data import output_lengths
 from asr.errors import AsrError
-from asr.runtime import _silenced_stderr_fd
+from asr.runtime import silenced_stderr_fd
 
 TFLITE_FILE = "model.tflite"  # in the bundle directory; `asr export --format tflite` writes it
 RUNTIMES = ("auto", "tf", "litert")
@@ -77,7 +77,7 @@ class LiteRTPredictor:
         shape = (1, *feats.shape)
         if shape != self._shape:  # re-planning memory costs ~1 ms; skip it when the length repeats
             self.interpreter.resize_tensor_input(self._input, shape)
-            with _silenced_stderr_fd():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            with silenced_stderr_fd():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self.interpreter.allocate_tensors()
             self._shape = shape
         self.interpreter.set_tensor(self._input, np.ascontiguousarray(feats, dtype=np.float32)[None])

@@ -25,7 +25,6 @@ import numpy as np
 from asr.config import Config
 from asr.data import BatchSource, PreparedData
 from asr.errors import AsrError
-from asr.files import atomic_path
 from asr.text import PAD_INDEX, Vocabulary, ctc_frames_needed
 
 SPACE_MARK = "\u2423"  # how a space label is printed under its index
@@ -257,20 +256,11 @@ def format_inspection(result: Inspection) -> str:
 # ---------------------------------------------------------------------------------------------------- plot
 
 
-def save_figure(fig: object, path: str | Path) -> None:
-    """Write a matplotlib Figure atomically; the format comes from the file suffix (e.g. .png)."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=110)  # type: ignore[attr-defined]
-    except ValueError as err:
-        raise AsrError(f"--plot {path}: {err} (use a .png, .svg or .pdf file name)") from None
-
-
 def plot_inspection(result: Inspection, path: str | Path) -> None:
     """PNG with three panels: frames-per-label histogram, padding per batch, the first batch's lengths."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    from asr.plots import save_figure
 
     s = result.summary
     fig = Figure(figsize=(11, 8), layout="constrained")

@@ -87,14 +87,14 @@ class LmDecoder:
         _require("pyctcdecode")
         from pyctcdecode import build_ctcdecoder
 
-        from asr.runtime import _silenced_stderr_fd
+        from asr.runtime import silenced_stderr_fd
 
         if not Path(lm_path).is_file():
             raise AsrError(f"language model not found: {lm_path} (build one with `asr lm DATA_DIR --out FILE`)")
         logging.getLogger("pyctcdecode").setLevel(logging.ERROR)  # "only N unigrams" on small vocabularies
         labels = [""] + list(vocab.chars)  # class 0 is the blank, which pyctcdecode spells ""
         try:
-            with _silenced_stderr_fd():  # kenlm's C++ loader draws a progress bar on fd 2
+            with silenced_stderr_fd():  # kenlm's C++ loader draws a progress bar on fd 2
                 self.decoder = build_ctcdecoder(labels, str(lm_path), alpha=alpha, beta=beta)
         except OSError as err:
             raise AsrError(f"cannot read language model {lm_path}: {str(err).splitlines()[0]}") from None

@@ -9,7 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from asr.errors import AsrError
 from asr.files import atomic_path
+
+
+def save_figure(fig: object, path: str | Path, dpi: int = 110) -> None:
+    """Write a matplotlib Figure atomically; the format comes from the file suffix (e.g. .png)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)  # type: ignore[attr-defined]
+    except ValueError as err:
+        raise AsrError(f"--plot {path}: {err} (use a .png, .svg or .pdf file name)") from None
 
 
 def plot_history(history: Sequence[dict], path: str | Path) -> None:
@@ -32,6 +44,5 @@ def plot_history(history: Sequence[dict], path: str | Path) -> None:
     for ax in (ax_loss, ax_cer):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager
-def _silenced_stderr_fd() -> Iterator[None]:
+def silenced_stderr_fd() -> Iterator[None]:
     """Redirect OS-level stderr to /dev/null inside the block."""
     saved = os.dup(2)
     try:
@@ -36,7 +36,7 @@ def import_tensorflow() -> Any:
 
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    with _silenced_stderr_fd():
+    with silenced_stderr_fd():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # device probing prints the CUDA lines; do it while silenced

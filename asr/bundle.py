@@ -76,19 +76,33 @@ def save_bundle(path: str | Path, model: Any, features: FeatureConfig, text: Tex
         write_json(tmp / "train.json", info)
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle directory safely; a missing or incomplete bundle is an AsrError naming the file."""
+BUNDLE_FILES = ("config.yaml", "vocab.json", "stats.json")  # what featurising and decoding need
+
+
+def bundle_dir(path: str | Path, needs: tuple[str, ...] = BUNDLE_FILES) -> Path:
+    """The bundle directory for a path or bundled-model name; AsrError naming the first missing file."""
     path = resolve_bundle(path)
-    for name in (MODEL_FILE, "config.yaml", "vocab.json", "stats.json"):
+    for name in needs:
         if not (path / name).is_file():
             raise missing_file_error(path, name)
+    return path
+
+
+def read_bundle_config(path: Path) -> tuple[FeatureConfig, TextConfig, ModelConfig]:
+    """The features, text and model sections of a bundle's config.yaml (read safely)."""
+    cfg, where = read_yaml(path / "config.yaml"), str(path / "config.yaml")
+    return (section_from_dict(FeatureConfig, cfg.get("features", {}), where),
+            section_from_dict(TextConfig, cfg.get("text", {}), where),
+            section_from_dict(ModelConfig, cfg.get("model", {}), where))
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle directory safely; a missing or incomplete bundle is an AsrError naming the file."""
+    path = bundle_dir(path, (MODEL_FILE, *BUNDLE_FILES))
     import keras
 
-    cfg = read_yaml(path / "config.yaml")
-    where = str(path / "config.yaml")
+    features, text, model_cfg = read_bundle_config(path)
     model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
     info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
-    return Bundle(model, section_from_dict(FeatureConfig, cfg.get("features", {}), where),
-                  section_from_dict(TextConfig, cfg.get("text", {}), where),
-                  section_from_dict(ModelConfig, cfg.get("model", {}), where),
-                  Vocabulary.load(path / "vocab.json"), read_json(path / "stats.json"), info, path)
+    return Bundle(model, features, text, model_cfg, Vocabulary.load(path / "vocab.json"),
+                  read_json(path / "stats.json"), info, path)

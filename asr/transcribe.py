@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from asr.audio import compute_mfcc, load_audio
-from asr.config import DecodeConfig, FeatureConfig, ModelConfig, TextConfig, read_yaml, section_from_dict
+from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
 from asr.decoding import Decoder, WordSpan
 from asr.errors import AsrError
@@ -97,17 +97,12 @@ class ModelInfo:
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Read a bundle's config, vocabulary and statistics (not its Keras model); AsrError if it is no bundle."""
-    from asr.bundle import missing_file_error, resolve_bundle
+    from asr.bundle import bundle_dir, read_bundle_config
 
-    path = resolve_bundle(path)
-    for name in ("config.yaml", "vocab.json", "stats.json"):
-        if not (path / name).is_file():
-            raise missing_file_error(path, name)
-    cfg, where = read_yaml(path / "config.yaml"), str(path / "config.yaml")
-    model_cfg = section_from_dict(ModelConfig, cfg.get("model", {}), where)
-    return ModelInfo(path, section_from_dict(FeatureConfig, cfg.get("features", {}), where),
-                     section_from_dict(TextConfig, cfg.get("text", {}), where), model_cfg.conv_stride,
-                     Vocabulary.load(path / "vocab.json"), tuple(read_json(path / "stats.json")["mean"]))
+    path = bundle_dir(path)
+    features, text, model_cfg = read_bundle_config(path)
+    return ModelInfo(path, features, text, model_cfg.conv_stride, Vocabulary.load(path / "vocab.json"),
+                     tuple(read_json(path / "stats.json")["mean"]))
 
 
 def expand_inputs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:

@@ -91,6 +91,7 @@ class Inspection:
     shapes: dict[str, tuple[int, ...]]  # tensor name -> shape of the first batch
     rows: tuple[BatchRow, ...]  # the first batch, in batch order
     summary: SplitSummary
+    unencodable: int = 0  # dev/test utterances left out: characters no training text has (no labels for them)
 
 
 def first_batch(source: BatchSource) -> tuple[list[int], dict]:
@@ -152,7 +153,7 @@ def inspect_data(data_dir: str | Path, cfg: Config, split: str = "train") -> Ins
     shapes = {name: tuple(int(d) for d in batch[name].shape) for name in ("feats", "labels", "label_lens", "out_lens")}
     rows = tuple(batch_rows(source, idx, batch))
     return Inspection(str(data_dir), split, cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed,
-                      data.prepared_stride, data.vocab, shapes, rows, summarise_split(source))
+                      data.prepared_stride, data.vocab, shapes, rows, summarise_split(source), source.unencodable)
 
 
 # ---------------------------------------------------------------------------------------------------- text report
@@ -223,6 +224,9 @@ def format_summary(result: Inspection) -> list[str]:
     lines = [f"split {result.split}: {len(s.ids)} utterances, {len(s.feat_waste)} batches of up to "
              f"{result.batch_size}", *format_ratios(s),
              f"CTC-infeasible (fewer output frames than labels + repeats): {len(bad)} of {len(s.ids)}"]
+    if result.unencodable:
+        lines.insert(1, f"  left out: {result.unencodable} utterances with characters no training transcript has "
+                        "(scored by `asr eval`, but they have no labels)")
     for i in bad[:10]:
         lines.append(f"  {s.ids[i]} \"{s.texts[i]}\": needs {s.needed[i]} frames, the model emits {s.out_lens[i]}")
     if len(bad) > 10:

@@ -110,3 +110,21 @@ def test_cli_user_errors(tiny_prepared: Path, args: list[str], message: str) -> 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_dev_utterances_with_unseen_characters_are_left_out_and_said(tiny_prepared: Path, tiny_config: Config,
+                                                                     tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from asr.inspection import format_inspection
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prepared, data)
+    rows = read_jsonl(data / "dev.jsonl")
+    unseen = next(c for c in "qxjzk" if c not in PreparedData(data).vocab.chars)
+    rows[0]["text"] += f" {unseen}"
+    (data / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = inspect_data(data, tiny_config, "dev")
+    assert result.unencodable == 1 and rows[0]["id"] not in result.summary.ids
+    assert "left out: 1 utterances" in format_inspection(result)

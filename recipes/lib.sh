@@ -107,7 +107,8 @@ train_stage() {
 }
 
 # eval_stage N COLUMNS SPLIT[:SUBSET]...: asr eval of EXP/bundle on each SPLIT of DATA, or on its SUBSET only, into
-# EXP/eval/<SUBSET or SPLIT>.json; then the table EXP/results.md, a row per report, with COLUMNS (of: hours wer cer).
+# EXP/eval/<SUBSET or SPLIT>.json, per-utterance results beside it (.jsonl); then the table EXP/results.md, a row
+# per report, with COLUMNS (of: hours wer cer).
 eval_stage() {
   in_stages "$1" || return 0
   local n=$1 columns=$2 item split subset reports=()
@@ -117,13 +118,14 @@ eval_stage() {
     split=${item%%:*}
     if [ "$split" = "$item" ]; then
       echo "stage $n: asr eval on the $split split"
-      $asr eval --model "$exp/bundle" --data "$data" --split "$split" --report "$exp/eval/$split.json"
+      $asr eval --model "$exp/bundle" --data "$data" --split "$split" --report "$exp/eval/$split.json" \
+        --utts "$exp/eval/$split.jsonl"
       reports+=("$exp/eval/$split.json")
     else
       subset=${item#*:}
       echo "stage $n: asr eval on $subset"
       $asr eval --model "$exp/bundle" --data "$data" --split "$split" --subset "$subset" \
-        --report "$exp/eval/$subset.json"
+        --report "$exp/eval/$subset.json" --utts "$exp/eval/$subset.jsonl"
       reports+=("$exp/eval/$subset.json")
     fi
   done

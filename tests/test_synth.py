@@ -9,6 +9,7 @@ tones and noise: band limit, duration, pitch, SNR, reverberation decay.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections import Counter
@@ -22,6 +23,7 @@ from conftest import REPO, demo_flacs, write_librispeech_corpus
 sys.path.insert(0, str(REPO / "scripts"))  # the recipe's generation scripts are plain scripts, not a package
 
 import augment_corpus  # noqa: E402
+import synth_by_voice  # noqa: E402
 import synth_corpus as sc  # noqa: E402
 import synth_text as st  # noqa: E402
 
@@ -346,3 +348,32 @@ def test_augment_corpus_refuses_to_mix_copies_made_with_other_settings(tmp_path,
     with pytest.raises(SystemExit):
         augment_corpus.main([*argv, "--seed", "1"])
     assert "augment-train.tsv was written with other settings" in capsys.readouterr().err
+
+
+# ---- scoring per voice -----------------------------------------------------------------------------------------
+
+def test_error_rates_are_pooled_per_engine_and_voice(tmp_path, capsys):
+    (tmp_path / "speakers.tsv").write_text("id\tengine\tvoice\tset\tutterances\tminutes\n"
+                                           "2004\tflite\trms\tunseen\t2\t0.1\n3003\tfestival\tked\tunseen\t1\t0.1\n")
+    rows = [("2004-4-0000", 1, 10, 1, 2), ("2004-4-0001", 3, 30, 0, 6), ("3003-4-0002", 0, 20, 0, 4)]
+    utts = tmp_path / "test-unseen.jsonl"
+    utts.write_text("".join(json.dumps({"id": i, "char_sub": c, "char_del": 0, "char_ins": 0, "ref_chars": rc,
+                                        "word_sub": w, "word_del": 0, "word_ins": 0, "ref_words": rw}) + "\n"
+                            for i, c, rc, w, rw in rows))
+    synth_by_voice.main(["--corpus", str(tmp_path), str(utts)])
+    lines = capsys.readouterr().out.splitlines()
+    assert "| **flite** |  | 2 | 10.00 | 12.50 |" in lines  # (1 + 3) / (10 + 30) chars, 1 / 8 words
+    assert "|  | rms | 2 | 10.00 | 12.50 |" in lines
+    assert "| **festival** |  | 1 | 0.00 | 0.00 |" in lines
+    assert "| **all** |  | 3 | 6.67 | 8.33 |" in lines  # 4 / 60 chars, 1 / 12 words
+
+
+def test_by_voice_names_an_unknown_speaker_and_the_fix(tmp_path, capsys):
+    (tmp_path / "speakers.tsv").write_text("id\tengine\tvoice\tset\tutterances\tminutes\n")
+    utts = tmp_path / "u.jsonl"
+    utts.write_text(json.dumps({"id": "9-1-0", "char_sub": 0, "char_del": 0, "char_ins": 0, "ref_chars": 1,
+                                "word_sub": 0, "word_del": 0, "word_ins": 0, "ref_words": 1}) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        synth_by_voice.main(["--corpus", str(tmp_path), str(utts)])
+    assert exc.value.code == 1
+    assert "speaker 9 is not in speakers.tsv" in capsys.readouterr().err

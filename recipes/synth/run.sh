@@ -14,15 +14,16 @@
 #   3  augmented training corpus CORPUS-aug: CORPUS plus --copies augmented copies of train (scripts/augment_corpus.py)
 #   4  asr prepare CORPUS-aug -> DATA
 #   5  asr train -> EXP (resumes after an interruption; skipped once finished)
-#   6  asr eval on each test set -> EXP/eval/<set>.json and the table EXP/results.md
+#   6  asr eval on each test set -> EXP/eval/<set>.json and the table EXP/results.md; CER/WER per engine and voice
+#      -> EXP/results-by-voice.md (scripts/synth_by_voice.py)
 #   7  asr transcribe the first test-unseen utterance
 #
 # Options:
 #   --corpus DIR           generated corpus (default: data/synth-corpus; the augmented one is DIR-aug)
-#   --n-train N, --n-dev N, --n-test N, --n-unseen N   utterances per split (default 5000, 300, 300, 300)
+#   --n-train N, --n-dev N, --n-test N, --n-unseen N   utterances per split (default 15000, 300, 300, 300)
 #   --seed N               seeds sentences, voices, speed, pitch, level and augmentation (default 0)
 #   --effects LIST         training augmentation (default: speed,pitch,reverb,noise,telephone)
-#   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.4, 1)
+#   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.5, 1)
 #   --config FILE          training config (default: cpu.yaml beside this script)
 #   --data DIR, --exp DIR  outputs (default: data/synth/<config name>, exp/synth/<config name>)
 #   --workers N            parallel synthesis / augmentation / feature jobs (default 2)
@@ -40,13 +41,13 @@ if [ -x "$root/.venv/bin/python" ]; then python=${PYTHON:-$root/.venv/bin/python
 packages="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox fortunes"
 stop_stage=7
 corpus=data/synth-corpus
-n_train=5000
+n_train=15000
 n_dev=300
 n_test=300
 n_unseen=300
 seed=0
 effects=speed,pitch,reverb,noise,telephone
-prob=0.4
+prob=0.5
 copies=1
 workers=2
 
@@ -87,6 +88,11 @@ fi
 prepare_stage 4 "$augmented" librispeech "$workers"
 train_stage 5
 eval_stage 6 "cer wer" test:test-seen test:test-unseen test:test-seen-phone test:test-unseen-phone
+if in_stages 6; then
+  "$python" "$root/scripts/synth_by_voice.py" --corpus "$corpus" "$exp"/eval/test-{seen,unseen}{,-phone}.jsonl \
+    > "$exp/results-by-voice.md"
+  echo "per engine and voice: $exp/results-by-voice.md"
+fi
 
 if in_stages 7; then
   # shellcheck disable=SC2012  # the names are the corpus' own, [0-9a-z-] only; ls sorts them

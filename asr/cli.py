@@ -110,11 +110,11 @@ def train(
     from asr.config import load_config
     from asr.runtime import import_tensorflow
 
-    import_tensorflow()
     overrides = list(set_ or [])
     overrides += [f"train.data_dir={data}"] if data else []
     overrides += [f"train.out_dir={out}"] if out else []
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, overrides)  # a mistyped key fails here, before TensorFlow's ~3 s import
+    import_tensorflow()
     from asr.train import train as run_train
 
     try:

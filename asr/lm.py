@@ -73,10 +73,15 @@ def build_lm(texts: Iterable[str], out: str | Path, order: int = 3) -> Path:
 
 
 def build_lm_from_data(data_dir: str | Path, out: str | Path, order: int = 3, split: str = "train") -> Path:
-    """`build_lm` over the transcripts of a prepared split (already normalised by `asr prepare`)."""
+    """`build_lm` over the distinct transcripts of a prepared split (already normalised by `asr prepare`).
+
+    Each sentence counts once: augmented copies (speed, noise, ...) or several speakers reading the same prompt
+    would otherwise multiply its n-gram counts and skew the smoothing, as Kaldi recipes avoid by building the LM
+    from the original text.
+    """
     from asr.data import PreparedData
 
-    return build_lm((r["text"] for r in PreparedData(data_dir).rows(split)), out, order)
+    return build_lm(dict.fromkeys(r["text"] for r in PreparedData(data_dir).rows(split)), out, order)
 
 
 class LmDecoder:

@@ -132,6 +132,21 @@ def test_built_arpa_loads_in_kenlm(tmp_path):
     assert model.score("yes no", bos=True, eos=True) > model.score("no no no no", bos=True, eos=True)
 
 
+@pytest.mark.skipif(not HAS_LM, reason="LM extra not installed (pip install '.[lm]')")
+def test_lm_from_prepared_data_counts_each_sentence_once(tmp_path, monkeypatch):
+    """Augmented copies repeat transcripts; the LM of the data equals the LM of its distinct sentences."""
+    import asr.data
+    from asr.lm import build_lm, build_lm_from_data
+
+    texts = ["yes no", "no yes yes", "yes yes"]
+    rows = [{"text": t} for t in texts + texts[:1] * 3]  # "yes no" read four times (e.g. speed-perturbed copies)
+    monkeypatch.setattr(asr.data.PreparedData, "__init__", lambda self, path: None)
+    monkeypatch.setattr(asr.data.PreparedData, "rows", lambda self, split: iter(rows))
+    from_data = build_lm_from_data(tmp_path, tmp_path / "data.arpa", 2).read_text()
+    assert from_data == build_lm(texts, tmp_path / "distinct.arpa", 2).read_text()
+    assert from_data != build_lm([r["text"] for r in rows], tmp_path / "all.arpa", 2).read_text()
+
+
 def test_missing_lm_file_is_a_user_error(tmp_path):
     if not HAS_LM:
         with pytest.raises(AsrError, match="pip install"):

@@ -23,6 +23,7 @@ from conftest import REPO, demo_flacs, write_librispeech_corpus
 sys.path.insert(0, str(REPO / "scripts"))  # the recipe's generation scripts are plain scripts, not a package
 
 import augment_corpus  # noqa: E402
+import resample_corpus  # noqa: E402
 import synth_by_voice  # noqa: E402
 import synth_corpus as sc  # noqa: E402
 import synth_text as st  # noqa: E402
@@ -377,3 +378,22 @@ def test_by_voice_names_an_unknown_speaker_and_the_fix(tmp_path, capsys):
         synth_by_voice.main(["--corpus", str(tmp_path), str(utts)])
     assert exc.value.code == 1
     assert "speaker 9 is not in speakers.tsv" in capsys.readouterr().err
+
+
+def test_resample_corpus_writes_8_khz_copies_with_the_same_ids_and_resumes(tmp_path):
+    src = tmp_path / "test-unseen" / "2004" / "4"
+    src.mkdir(parents=True)
+    t = np.arange(SR) / SR
+    sf.write(src / "2004-4-0000.flac", 0.3 * np.sin(2 * np.pi * 440 * t), SR)
+    sf.write(src / "2004-4-0001.wav", 0.3 * np.sin(2 * np.pi * 6000 * t), SR)  # above the 4 kHz Nyquist of 8 kHz
+    (src / "2004-4.trans.txt").write_text("2004-4-0000 A\n2004-4-0001 B\n")
+    dst = tmp_path / "narrow"
+    assert resample_corpus.resample_corpus(tmp_path / "test-unseen", dst, 8000) == 2
+    out = dst / "2004" / "4"
+    assert sorted(p.name for p in out.iterdir()) == ["2004-4-0000.flac", "2004-4-0001.flac", "2004-4.trans.txt"]
+    tone, rate = sf.read(out / "2004-4-0000.flac")
+    assert rate == 8000 and len(tone) == 8000 and np.abs(tone).max() > 0.25  # 440 Hz passes
+    high = sf.read(out / "2004-4-0001.flac")[0][1000:-1000]  # away from the onset's filter transient
+    assert np.sqrt(np.mean(high ** 2)) < 0.005  # 6 kHz cannot exist at 8 kHz (input RMS 0.21)
+    assert (out / "2004-4.trans.txt").read_text() == "2004-4-0000 A\n2004-4-0001 B\n"
+    assert resample_corpus.resample_corpus(tmp_path / "test-unseen", dst, 8000) == 0  # finished files are kept

@@ -20,7 +20,8 @@ import soundfile as sf
 from make_demo_corpus import fail
 from tqdm import tqdm
 
-from asr.audio import resample
+from asr.audio import load_audio
+from asr.errors import AsrError
 from asr.files import atomic_path
 
 AUDIO = {".flac", ".wav", ".ogg", ".mp3"}
@@ -41,10 +42,9 @@ def resample_corpus(src: Path, dst: Path, rate: int) -> int:
             shutil.copyfile(path, out)
             continue
         try:
-            audio, sr = sf.read(path, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            fail(f"{path}: cannot read audio ({exc})")
-        narrow = np.clip(resample(audio.mean(axis=1), sr, rate), -1.0, 1.0)
+            narrow = np.clip(load_audio(path, rate), -1.0, 1.0)  # mono, at `rate`
+        except AsrError as exc:
+            fail(str(exc))
         with atomic_path(out) as tmp:
             sf.write(tmp, narrow, rate, subtype="PCM_16", format="FLAC")
         written += 1

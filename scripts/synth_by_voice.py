@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -72,7 +71,6 @@ def main(argv: list[str] | None = None) -> None:
         if not path.is_file():
             fail(f"{path}: not found; write it with `asr eval ... --utts {path}`")
         print(f"{path.stem}\n\n{table(group_counts(path, speakers))}\n")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

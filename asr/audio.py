@@ -125,8 +125,14 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 
 def compute_mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """MFCC of float32 `[n_samples]` audio -> float32 `[n_frames, n_mfcc]` (as librosa.feature.mfcc(...).T)."""
+    """MFCC of float32 `[n_samples]` audio -> float32 `[n_frames, n_mfcc]` (as librosa.feature.mfcc(...).T).
+
+    With `cfg.cmn` each coefficient's mean over the frames is subtracted (per-utterance cepstral mean
+    normalisation: removes a fixed channel or speaker spectral tilt; audio recognised in chunks gets it per chunk).
+    """
     mfcc = log_mel(audio, cfg).astype(np.float64) @ _dct_matrix(cfg.n_mels, cfg.n_mfcc)  # [T, n_mels] -> [T, n_mfcc]
+    if cfg.cmn and len(mfcc):
+        mfcc -= mfcc.mean(axis=0)
     return mfcc.astype(np.float32)
 
 

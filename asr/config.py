@@ -30,6 +30,7 @@ class FeatureConfig:
     n_fft: int = 400  # FFT window in samples: 25 ms at 16 kHz
     hop_length: int = 160  # samples between frames: 10 ms at 16 kHz
     n_mels: int = 40  # mel bands before the DCT
+    cmn: bool = False  # subtract each utterance's mean MFCC (per-utterance CMN; the model's global CMVN follows)
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@
 
 Copy k (1..--copies) of utterance SPK-CHAP-UTT in one of the --folders is written as SPK-<CHAP+100k>-UTT to
 <out>/<folder><suffix>/SPK/<CHAP+100k>/, with its own trans.txt. Each listed effect is applied with probability
---prob (at least one per copy), with parameters drawn from `asr.augment_audio.AugmentConfig`'s ranges. Every other
-file of the input is hard-linked into <out> (copied across file systems), so <out> is a complete corpus for
-`asr prepare`: clean and augmented training audio, untouched dev and test sets. With --out equal to --in only the
-copies are added, e.g. a telephone version of a test set beside the original:
+--prob (at least one per copy), with parameters drawn from `asr.augment_audio.AugmentConfig`'s ranges (change one
+with --range, e.g. --range speed=0.8,1.2). Every other file of the input is hard-linked into <out> (copied across
+file systems), so <out> is a complete corpus for `asr prepare`: clean and augmented training audio, untouched dev
+and test sets. With --out equal to --in only the copies are added, e.g. a telephone version of a test set beside
+the original:
 
     python scripts/augment_corpus.py --in data/synth-corpus --out data/synth-corpus --folders test-unseen \\
         --suffix=-phone --effects telephone
@@ -27,7 +28,7 @@ import sys
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ class Job:
     seed: int
     effects: tuple[str, ...]
     prob: float
+    ranges: AugmentConfig = AugmentConfig()  # the parameter ranges effects are drawn from
 
     @property
     def new_uid(self) -> str:
@@ -64,7 +66,7 @@ class Job:
         return np.random.default_rng([self.seed, self.copy, zlib.crc32(self.uid.encode("utf-8"))])
 
     def chain(self, rng: np.random.Generator) -> list[tuple[str, dict]]:
-        return draw_chain(self.effects, AugmentConfig(), rng, self.prob)
+        return draw_chain(self.effects, self.ranges, rng, self.prob)
 
 
 def copy_id(uid: str, copy: int) -> tuple[str, str, str]:
@@ -87,7 +89,8 @@ def plan_jobs(args: argparse.Namespace) -> list[Job]:
         for k in range(1, args.copies + 1):
             speaker, chapter, new_uid = copy_id(utt.id, k)
             target = args.out / f"{folder}{args.suffix}" / speaker / chapter / f"{new_uid}.flac"
-            jobs.append(Job(Path(utt.audio), target, utt.id, k, utt.text, args.seed, args.effects, args.prob))
+            jobs.append(Job(Path(utt.audio), target, utt.id, k, utt.text, args.seed, args.effects, args.prob,
+                            args.ranges))
     return jobs
 
 
@@ -160,6 +163,25 @@ def mirror(source: Path, out: Path) -> int:
     return added
 
 
+RANGE_NAMES = tuple(f.name for f in fields(AugmentConfig) if f.name != "noise_colours")
+
+
+def parse_ranges(items: Sequence[str]) -> AugmentConfig:
+    """AugmentConfig with each --range NAME=LO,HI applied, e.g. ['speed=0.8,1.2']."""
+    ranges = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        bounds = value.split(",")
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except ValueError:
+            lo = hi = None
+        if name not in RANGE_NAMES or lo is None or not lo <= hi:
+            fail(f"--range {item!r}: expected NAME=LO,HI with LO <= HI and NAME one of {', '.join(RANGE_NAMES)}")
+        ranges[name] = (lo, hi)
+    return replace(AugmentConfig(), **ranges)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--in", dest="input", type=Path, required=True, help="LibriSpeech-layout corpus root")
@@ -172,7 +194,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seeds every copy's effects and parameters")
     parser.add_argument("--no-mirror", action="store_true", help="do not link the input's files into --out")
     parser.add_argument("--workers", type=int, default=WORKERS, help="parallel processes")
+    parser.add_argument("--range", dest="ranges", action="append", default=[], metavar="NAME=LO,HI",
+                        help="widen or narrow a parameter range, e.g. speed=0.8,1.2 (repeatable; names: "
+                             + ", ".join(RANGE_NAMES) + ")")
     args = parser.parse_args(argv)
+    args.ranges = parse_ranges(args.ranges)
     args.folders = tuple(f for f in args.folders.split(",") if f)
     args.effects = tuple(e for e in args.effects.split(",") if e)
     if not args.input.is_dir():

@@ -34,6 +34,17 @@ def test_mfcc_shape_follows_config(n_mfcc, hop):
     assert compute_mfcc(audio, cfg).shape == (num_frames(8000, cfg), n_mfcc) == (1 + 8000 // hop, n_mfcc)
 
 
+def test_cmn_removes_each_utterances_mean_and_so_a_fixed_gain():
+    audio = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
+    cmn = FeatureConfig(cmn=True)
+    plain, normed = compute_mfcc(audio, CFG), compute_mfcc(audio, cmn)
+    np.testing.assert_allclose(normed, plain - plain.mean(axis=0), atol=1e-3)
+    np.testing.assert_allclose(normed.mean(axis=0), 0.0, atol=1e-4)
+    quiet = audio * 0.1  # -20 dB: a constant offset in every log-mel band, so in c0 only
+    assert np.abs(compute_mfcc(quiet, CFG) - plain).max() > 10.0
+    np.testing.assert_allclose(compute_mfcc(quiet, cmn), normed, atol=1e-2)
+
+
 def test_load_demo_flac():
     path, _ = demo_flacs(1)[0]
     audio = load_audio(path, 16000)

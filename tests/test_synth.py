@@ -351,6 +351,17 @@ def test_augment_corpus_refuses_to_mix_copies_made_with_other_settings(tmp_path,
     assert "augment-train.tsv was written with other settings" in capsys.readouterr().err
 
 
+def test_augment_corpus_ranges_replace_the_default_parameter_range(capsys):
+    ranges = augment_corpus.parse_ranges(["speed=0.8,0.8", "snr_db=3,4"])
+    assert ranges.speed == (0.8, 0.8) and ranges.snr_db == (3.0, 4.0) and ranges.pitch == aa.AugmentConfig().pitch
+    chain = aa.draw_chain(("speed",), ranges, np.random.default_rng(0))
+    assert chain == [("speed", {"factor": 0.8})]
+    for bad in ("speed=1.2,0.8", "sped=0.8,1.2", "speed=0.9"):
+        with pytest.raises(SystemExit):
+            augment_corpus.parse_ranges([bad])
+        assert f"--range '{bad}'" in capsys.readouterr().err
+
+
 # ---- scoring per voice -----------------------------------------------------------------------------------------
 
 def test_error_rates_are_pooled_per_engine_and_voice(tmp_path, capsys):

@@ -17,6 +17,7 @@
 #   --config FILE          training config (default: experiment.yaml beside this script)
 #   --workers N            augmentation / feature jobs (default 2)
 #   --seed N               augmentation seed (default 0)
+#   --range NAME=LO,HI     an effect's parameter range, e.g. speed=0.8,1.2 (repeatable; see scripts/augment_corpus.py)
 #   --set SECTION.KEY=VAL  config override for prepare and train (repeatable)
 # Environment: ASR (default: asr), PYTHON (default: .venv/bin/python when present, else python3).
 set -euo pipefail
@@ -32,6 +33,7 @@ workers=2
 seed=0
 overrides=()
 set_values=()
+ranges=()
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "augment_experiment.sh: error: $*" >&2; exit 2; }
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2 ;;
     --seed) seed=$2 ;;
     --set) overrides+=(--set "$2"); set_values+=("$2") ;;
+    --range) ranges+=(--range "$2") ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift 2
@@ -82,7 +85,8 @@ for v in $variants; do
     extra=()
     echo "== $v: augment train -> $train_corpus"
     "$python" "$root/scripts/augment_corpus.py" --in "$corpus" --out "$train_corpus" --folders train \
-      --effects "$effects" --prob "$prob" --copies 1 --seed "$seed" --workers "$workers"
+      --effects "$effects" --prob "$prob" --copies 1 --seed "$seed" --workers "$workers" \
+      ${ranges[@]+"${ranges[@]}"}
   fi
   echo "== $v: prepare, train, eval"
   $asr prepare "$train_corpus" --out "$work/data-$v" --config "$config" --format librispeech --jobs "$workers" \

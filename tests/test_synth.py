@@ -10,7 +10,9 @@ tones and noise: band limit, duration, pitch, SNR, reverberation decay.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -360,6 +362,18 @@ def test_augment_corpus_ranges_replace_the_default_parameter_range(capsys):
         with pytest.raises(SystemExit):
             augment_corpus.parse_ranges([bad])
         assert f"--range '{bad}'" in capsys.readouterr().err
+
+
+def test_run_sh_stage_3_passes_effects_and_ranges_to_its_own_augmented_folder(tmp_path):
+    corpus = write_librispeech_corpus(tmp_path / "c", {"train": demo_flacs(2)})
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHON": sys.executable}
+    cmd = ["bash", str(REPO / "recipes/synth/run.sh"), "--corpus", str(corpus), "--augmented", str(tmp_path / "aug"),
+           "--stage", "3", "--stop-stage", "3", "--workers", "1", "--effects", "speed", "--ranges", "speed=0.7,0.7"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = (tmp_path / "aug" / "augment-train.tsv").read_text().splitlines()[1:]
+    assert [row.split("\t")[2] for row in rows] == ["speed(factor=0.7)"] * 2
 
 
 # ---- scoring per voice -----------------------------------------------------------------------------------------

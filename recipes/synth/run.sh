@@ -22,8 +22,10 @@
 #   --corpus DIR           generated corpus (default: data/synth-corpus; the augmented one is DIR-aug)
 #   --n-train N, --n-dev N, --n-test N, --n-unseen N   utterances per split (default 15000, 300, 300, 300)
 #   --seed N               seeds sentences, voices, speed, pitch, level and augmentation (default 0)
-#   --effects LIST         training augmentation (default: speed,pitch,reverb,noise,telephone)
+#   --effects LIST         training augmentation (default: speed,reverb,noise,telephone)
 #   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.5, 1)
+#   --ranges "NAME=LO,HI ..."  effect parameter ranges other than scripts/augment_corpus.py's (default: speed=0.8,1.2)
+#   --augmented DIR        the augmented training corpus of stage 3 (default: CORPUS-aug)
 #   --config FILE          training config (default: cpu.yaml beside this script)
 #   --data DIR, --exp DIR  outputs (default: data/synth/<config name>, exp/synth/<config name>)
 #   --workers N            parallel synthesis / augmentation / feature jobs (default 2)
@@ -46,15 +48,19 @@ n_dev=300
 n_test=300
 n_unseen=300
 seed=0
-effects=speed,pitch,reverb,noise,telephone
+effects=speed,reverb,noise,telephone
 prob=0.5
 copies=1
 workers=2
 
 case ${1:-} in -h|--help) usage; exit 0 ;; esac
-parse_options "corpus n-train n-dev n-test n-unseen seed effects prob copies workers" "$@"
+ranges="speed=0.8,1.2"
+augmented=""
+parse_options "corpus n-train n-dev n-test n-unseen seed effects prob copies ranges augmented workers" "$@"
 config_and_outputs
-augmented=${corpus%/}-aug
+augmented=${augmented:-${corpus%/}-aug}
+range_args=()
+for r in $ranges; do range_args+=(--range "$r"); done
 
 if in_stages 0; then
   echo "stage 0: check the synthesisers, voices and fortunes text"
@@ -80,9 +86,10 @@ if in_stages 2; then
 fi
 
 if in_stages 3; then
-  echo "stage 3: $augmented = $corpus + $copies augmented copies of train ($effects, each with p=$prob)"
+  echo "stage 3: $augmented = $corpus + $copies augmented copies of train ($effects, each with p=$prob; $ranges)"
   "$python" "$root/scripts/augment_corpus.py" --in "$corpus" --out "$augmented" --folders train \
-    --effects "$effects" --prob "$prob" --copies "$copies" --seed "$seed" --workers "$workers"
+    --effects "$effects" --prob "$prob" --copies "$copies" --seed "$seed" --workers "$workers" \
+    ${range_args[@]+"${range_args[@]}"}
 fi
 
 prepare_stage 4 "$augmented" librispeech "$workers"

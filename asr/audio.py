@@ -131,7 +131,7 @@ def compute_mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     normalisation: removes a fixed channel or speaker spectral tilt; audio recognised in chunks gets it per chunk).
     """
     mfcc = log_mel(audio, cfg).astype(np.float64) @ _dct_matrix(cfg.n_mels, cfg.n_mfcc)  # [T, n_mels] -> [T, n_mfcc]
-    if cfg.cmn and len(mfcc):
+    if cfg.cmn:  # never empty: centred framing gives at least one frame
         mfcc -= mfcc.mean(axis=0)
     return mfcc.astype(np.float32)
 

@@ -2,11 +2,15 @@
 
     python scripts/synth_corpus.py --out data/synth-corpus --n-train 5000 --n-dev 300 --n-test 300 --n-unseen 300
 
-Three Debian synthesisers speak: espeak-ng (English accents x voice variants), flite (kal16, awb, slt, rms) and
-festival (kal_diphone, cmu_us_slt_arctic_hts, ked_diphone). Every split is dealt round-robin over the three engines,
-so each has a third of the utterances. Sentences come from `synth_text.py`; each sentence is spoken once, and the
-splits are cut by sentence, so no two splits share one. Voices are split too: one espeak-ng accent combined with a set
-of held-out variants, flite `rms` and festival `ked_diphone` speak only in `test-unseen`, the voice-disjoint test set.
+Five Debian synthesisers speak: espeak-ng (English accents x voice variants), flite (kal16, awb, slt, rms),
+festival (kal, ked and rab diphones, the HTS slt voice and the MBROLA us1, us2, us3, en1 voices), mbrola (the four
+MBROLA diphone voices driven by espeak-ng) and pico (SVOX Pico, en-US and en-GB). The recorded speakers behind them:
+kal, ked, rab, slt, awb, rms, the four MBROLA speakers and Pico's two. Every split is dealt round-robin over the
+engines, so each has an equal share. Sentences come from `synth_text.py`; each sentence is spoken once, and the splits
+are cut by sentence, so no two splits share one. Voices are split too: one espeak-ng accent combined with a set of
+held-out variants, flite `rms` and festival `ked_diphone` speak only in `test-unseen`, the voice-disjoint test set,
+which is dealt over the engines that have such voices (espeak-ng, flite, festival); mbrola and pico have none, so
+they only add training voices and the voice-disjoint test set stays the same whichever engines train.
 
 Output, in LibriSpeech layout (`asr prepare` reads both test folders as split "test", each its own subset, so
 `asr eval --split test --subset test-unseen` scores the voice-disjoint set alone):
@@ -19,7 +23,10 @@ Output, in LibriSpeech layout (`asr prepare` reads both test folders as split "t
 Audio is 16 kHz mono 16-bit FLAC, peak-normalised to a per-utterance level; transcripts are upper case as in
 LibriSpeech. Speed (tempo factor), pitch (semitones) and level are drawn per utterance from a RNG seeded by --seed
 and the split, so a rerun gives the same plan; finished FLACs are skipped, so an interrupted run resumes.
-Needs: apt-get install -y espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox
+Needs (the mbrola, pico and rab/MBROLA festival voices are in Debian's contrib and non-free components):
+    apt-get install -y espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
+        festvox-rablpc16k festvox-us1 festvox-us2 festvox-us3 festvox-en1 mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 \
+        libttspico-utils
 """
 
 from __future__ import annotations
@@ -41,9 +48,15 @@ from make_demo_corpus import fail, installed_voices, write_atomically
 from synth_text import FORTUNES_DIR, Sentence, read_fortunes, select_sentences
 from tqdm import tqdm
 
-INSTALL_HINT = "apt-get install -y espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox"
-ENGINES = ("espeak-ng", "flite", "festival")
-TOOLS = {"espeak-ng": ("espeak-ng",), "flite": ("flite",), "festival": ("festival", "text2wave"), "sox": ("sox",)}
+ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "pico")
+TOOLS = {"espeak-ng": ("espeak-ng",), "flite": ("flite",), "festival": ("festival", "text2wave"),
+         "mbrola": ("espeak-ng", "mbrola"), "pico": ("pico2wave",), "sox": ("sox",)}
+PACKAGES = {  # Debian packages per engine; * marks those in Debian's contrib or non-free component
+    "espeak-ng": "espeak-ng", "flite": "flite",
+    "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-rablpc16k* festvox-us1* "
+                "festvox-us2* festvox-us3* festvox-en1*",
+    "mbrola": "espeak-ng mbrola-us1* mbrola-us2* mbrola-us3* mbrola-en1*", "pico": "libttspico-utils*", "sox": "sox",
+}
 ESPEAK_ACCENTS = ("en-gb", "en-us", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc", "en-029")
 UNSEEN_ESPEAK_ACCENTS = ("en-gb-scotland",)
 # Human-sounding espeak-ng variants (no whisper, croak, robot or heavy-echo ones), male, female and Klatt-based.
@@ -53,17 +66,32 @@ ESPEAK_VARIANTS = (
     "iven", "Jacky", "linda", "Mario", "Michael", "Mike", "paul", "robert", "rob", "shelby", "Storm", "victor", "anika",
 )
 UNSEEN_ESPEAK_VARIANTS = ("m4", "f3", "klatt3", "Andrea", "quincy", "steph", "travis", "grandma")
-FLITE_VOICES = ("kal16", "awb", "slt")  # kal16 is the same speaker as festival's kal_diphone, slt as its HTS slt
-UNSEEN_FLITE_VOICES = ("rms",)
-FESTIVAL_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
-UNSEEN_FESTIVAL_VOICES = ("ked_diphone",)
+# Engine voices as (name, seen), in speaker-id order: a new voice is appended, so existing speaker ids never change.
+# flite's kal16 is the same speaker as festival's kal_diphone, slt as its HTS slt; festival's *_mbrola voices are the
+# mbrola engine's speakers with festival's own text analysis and prosody.
+ENGINE_VOICES = {
+    "flite": (("kal16", True), ("awb", True), ("slt", True), ("rms", False)),
+    "festival": (("kal_diphone", True), ("cmu_us_slt_arctic_hts", True), ("ked_diphone", False),
+                 ("rab_diphone", True), ("us1_mbrola", True), ("us2_mbrola", True), ("us3_mbrola", True),
+                 ("en1_mbrola", True)),
+    "mbrola": (("us1", True), ("us2", True), ("us3", True), ("en1", True)),  # espeak-ng -v mb-us1 ...
+    "pico": (("en-US", True), ("en-GB", True)),
+}
+SPEAKER_ID_BASE = {"espeak-ng": 1000, "flite": 2000, "festival": 3000, "mbrola": 4000, "pico": 5000}
 FESTIVAL_VOICE_DIRS = Path("/usr/share/festival/voices")
+MBROLA_VOICE_DIR = Path("/usr/share/mbrola")
+PICO_LANG_DIR = Path("/usr/share/pico/lang")
+ENGINE_PITCH = ("espeak-ng", "mbrola")  # engines that take the pitch themselves; sox shifts it for the others
+ENGINE_RATE = ("espeak-ng", "flite", "festival", "mbrola")  # engines that take the speed; sox tempo for the others
 SPEED = (0.85, 1.2)  # tempo factor relative to the engine's default rate
 PITCH = (-3.0, 3.0)  # semitones relative to the voice's own pitch
 LEVEL = (-12.0, -1.0)  # peak level in dBFS: real recordings are not all equally loud
 ESPEAK_WPM = 175  # espeak-ng's default rate; -s = ESPEAK_WPM * speed
 ESPEAK_PITCH_PER_SEMITONE = 6  # measured: -p 50 -> 65 raises the median f0 by 2.5 semitones
 SAMPLE_RATE = 16000
+# Less audio than this per character of text means the engine gave up part-way (and exited 0): measured, the fastest
+# complete utterances (mbrola at speed 1.2) take 0.034 s per character; a truncated one took 0.005.
+MIN_SECONDS_PER_CHARACTER = 0.02
 SPLITS = ("test-unseen", "test-seen", "dev", "train")  # drawing order: test sets stay put whatever --n-train is
 UNSEEN_SPLIT = "test-unseen"  # the voice-disjoint test set: the only split its voices speak in
 CHAPTER_IDS = {"train": 1, "dev": 2, "test-seen": 3, "test-unseen": 4}  # unique utterance ids per speaker
@@ -117,7 +145,8 @@ PLAN_HEADER = "utt_id\tsplit\tengine\tvoice\tspeed\tpitch\tlevel\tspoken\n"
 
 
 def build_voices() -> list[Voice]:
-    """All voices with stable speaker ids: espeak-ng 1000 + 100*accent + variant, flite 2001.., festival 3001.."""
+    """All voices with stable speaker ids: espeak-ng 1000 + 100*accent + variant, flite 2001.., festival 3001..,
+    mbrola 4001.., pico 5001.."""
     voices = []
     accents, variants = ESPEAK_ACCENTS + UNSEEN_ESPEAK_ACCENTS, ESPEAK_VARIANTS + UNSEEN_ESPEAK_VARIANTS
     for a, accent in enumerate(accents):
@@ -125,22 +154,36 @@ def build_voices() -> list[Voice]:
             seen = accent in ESPEAK_ACCENTS and variant in ESPEAK_VARIANTS
             if seen or (accent in UNSEEN_ESPEAK_ACCENTS and variant in UNSEEN_ESPEAK_VARIANTS):
                 voices.append(Voice(1000 + 100 * a + v + 1, "espeak-ng", accent, variant, seen))
-    for base, engine, seen_names, unseen_names in ((2000, "flite", FLITE_VOICES, UNSEEN_FLITE_VOICES),
-                                                   (3000, "festival", FESTIVAL_VOICES, UNSEEN_FESTIVAL_VOICES)):
-        for i, name in enumerate(seen_names + unseen_names):
-            voices.append(Voice(base + i + 1, engine, name, "", name in seen_names))
+    for engine, names in ENGINE_VOICES.items():
+        for i, (name, seen) in enumerate(names):
+            voices.append(Voice(SPEAKER_ID_BASE[engine] + i + 1, engine, name, "", seen))
     return voices
+
+
+def install_hint(engines: Sequence[str]) -> str:
+    """The apt-get command that installs `engines`, their voices and sox."""
+    names = dict.fromkeys(p for engine in (*engines, "sox") for p in PACKAGES[engine].split())
+    hint = "apt-get install -y " + " ".join(n.rstrip("*") for n in names)
+    non_free = [n.rstrip("*") for n in names if n.endswith("*")]
+    if non_free:
+        hint += (f" ({', '.join(non_free)} are in Debian's contrib and non-free components: enable them in "
+                 "/etc/apt/sources.list.d first, as recipes/synth/run.sh stage 0 does; or choose engines without "
+                 "them, e.g. --engines espeak-ng,flite)")
+    return hint
+
+
+INSTALL_HINT = install_hint(ENGINES)
 
 
 def check_tools(engines: Sequence[str]) -> None:
     """Exit with the install command if a synthesiser, a voice or sox is missing."""
     for tool in [t for engine in (*engines, "sox") for t in TOOLS[engine]]:
         if shutil.which(tool) is None:
-            fail(f"{tool} not found on PATH; install the synthesisers with: {INSTALL_HINT}")
+            fail(f"{tool} not found on PATH; install the synthesisers with: {install_hint(engines)}")
     voices = [v for v in build_voices() if v.engine in engines]
-    missing = [v.label for v in voices if not voice_installed(v)]
+    missing = [f"{v.engine} {v.label}" for v in voices if not voice_installed(v)]
     if missing:
-        fail(f"voices not installed: {', '.join(sorted(set(missing)))}; install them with: {INSTALL_HINT}")
+        fail(f"voices not installed: {', '.join(sorted(set(missing)))}; install them with: {install_hint(engines)}")
 
 
 @functools.cache
@@ -162,6 +205,10 @@ def voice_installed(voice: Voice) -> bool:
         return voice.name in espeak_names() and f"+{voice.variant}" in espeak_names()
     if voice.engine == "flite":
         return voice.name in flite_voices()
+    if voice.engine == "mbrola":
+        return (MBROLA_VOICE_DIR / voice.name / voice.name).is_file()
+    if voice.engine == "pico":
+        return (PICO_LANG_DIR / f"{voice.name}_ta.bin").is_file()
     return any(FESTIVAL_VOICE_DIRS.glob(f"*/{voice.name}/festvox"))
 
 
@@ -172,8 +219,12 @@ def voices_for(voices: Sequence[Voice], split: str, engine: str) -> list[Voice]:
 
 def plan_split(split: str, sentences: Sequence[Sentence], voices: Sequence[Voice], engines: Sequence[str],
                seed: int) -> list[Utterance]:
-    """Deal `sentences` round-robin over the engines; draw a voice of that engine, speed, pitch and level each."""
+    """Deal `sentences` round-robin over the engines that have voices for `split`; draw a voice of that engine,
+    speed, pitch and level each."""
     rng = random.Random(f"{seed}-{split}")  # one stream per split: evaluation sets do not move with --n-train
+    engines = [engine for engine in engines if voices_for(voices, split, engine)]
+    if sentences and not engines:
+        fail(f"no engine among --engines has voices for {split}; add one, or ask for 0 {split} utterances")
     counts: dict[int, int] = {}
     plan = []
     for i, sentence in enumerate(sentences):
@@ -205,10 +256,13 @@ def plan_corpus(sentences: Sequence[Sentence], sizes: dict[str, int], engines: S
 def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
     """The synthesiser command that writes `utt` to `wav` (text_file holds the text, for festival)."""
     voice, text = utt.voice, utt.sentence.spoken
-    if voice.engine == "espeak-ng":
+    if voice.engine in ("espeak-ng", "mbrola"):
         pitch = min(99, max(0, round(50 + ESPEAK_PITCH_PER_SEMITONE * utt.pitch)))
         speed = ["-s", str(round(ESPEAK_WPM * utt.speed)), "-p", str(pitch)]
-        return ["espeak-ng", "-v", voice.label, *speed, "-w", str(wav), text]
+        name = voice.label if voice.engine == "espeak-ng" else f"mb-{voice.name}"
+        return ["espeak-ng", "-v", name, *speed, "-w", str(wav), text]
+    if voice.engine == "pico":  # takes neither speed nor pitch: sox applies both
+        return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", text]
     if voice.engine == "flite":
         stretch = f"duration_stretch={1 / utt.speed:.3f}"
         return ["flite", "-voice", voice.name, "--setf", stretch, "-t", text, "-o", str(wav)]
@@ -221,11 +275,13 @@ def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
 
 
 def sox_command(utt: Utterance, wav: Path, flac: Path) -> list[str]:
-    """Resample to 16 kHz mono 16-bit FLAC at the utterance's peak level; shift pitch where the engine cannot."""
+    """Resample to 16 kHz mono 16-bit FLAC at the utterance's peak level; change tempo and pitch where the engine
+    cannot."""
     # flite's rms voice and festival's HTS voice ignore their f0 settings, so sox shifts pitch for both engines.
-    pitch = [] if utt.voice.engine == "espeak-ng" else ["pitch", f"{100 * utt.pitch:.0f}"]
+    pitch = [] if utt.voice.engine in ENGINE_PITCH else ["pitch", f"{100 * utt.pitch:.0f}"]
+    tempo = [] if utt.voice.engine in ENGINE_RATE else ["tempo", "-s", f"{utt.speed:.3f}"]
     encoding = ["-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-C", "8"]
-    return ["sox", "-D", str(wav), *encoding, str(flac), *pitch, "gain", "-n", f"{utt.level:.1f}"]
+    return ["sox", "-D", str(wav), *encoding, str(flac), *tempo, *pitch, "gain", "-n", f"{utt.level:.1f}"]
 
 
 def synthesise(utt: Utterance, out: Path) -> str | None:
@@ -236,9 +292,15 @@ def synthesise(utt: Utterance, out: Path) -> str | None:
         wav, flac, text_file = Path(tmp) / "engine.wav", Path(tmp) / "out.flac", Path(tmp) / "text.txt"
         for cmd, product in ((engine_command(utt, wav, text_file), wav), (sox_command(utt, wav, flac), flac)):
             result = subprocess.run(cmd, check=False, capture_output=True, text=True)
-            if result.returncode != 0 or not product.exists():  # text2wave exits 0 even when it writes nothing
+            # text2wave exits 0 even when it writes nothing, or when MBROLA gives up mid-sentence ("Fatal error:
+            # Unknown recovery for ax-ax segment") and the file holds only the words before it.
+            if result.returncode != 0 or not product.exists() or "Fatal error" in result.stderr:
                 detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
                 return f"{utt.utt_id} ({utt.voice.engine} {utt.voice.label}): {cmd[0]} failed: {detail}"
+        seconds, characters = sf.info(str(flac)).duration, len(utt.sentence.spoken)
+        if seconds < MIN_SECONDS_PER_CHARACTER * characters:  # e.g. festival's MBROLA voices on a missing diphone
+            return (f"{utt.utt_id} ({utt.voice.engine} {utt.voice.label}): {seconds:.2f} s of audio for {characters} "
+                    "characters; the synthesiser stopped part-way")
         flac.replace(target)
     return None
 
@@ -317,9 +379,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
     parser.add_argument("--fortunes", type=Path, default=FORTUNES_DIR, help="folder of fortune files")
     parser.add_argument("--workers", type=int, default=WORKERS, help="parallel synthesis jobs")
-    parser.add_argument("--max-failed", type=float, default=0.001,
+    parser.add_argument("--max-failed", type=float, default=0.005,
                         help="share of utterances a synthesiser may fail on (left out, exit 0); above it exit 1")
     parser.add_argument("--check", action="store_true", help="only check that the synthesisers and text are there")
+    parser.add_argument("--packages", action="store_true",
+                        help="only print the Debian packages the engines need (with sox), space-separated")
     args = parser.parse_args(argv)
     if not 0.0 <= args.max_failed < 1.0:
         fail(f"--max-failed must be in [0, 1), got {args.max_failed}")
@@ -338,6 +402,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.packages:
+        print(" ".join(dict.fromkeys(p.rstrip("*") for e in (*args.engines, "sox") for p in PACKAGES[e].split())))
+        return 0
     check_tools(args.engines)
     if args.check:
         print(f"found {', '.join(args.engines)}, their voices, sox and {args.fortunes}")

@@ -37,7 +37,9 @@ from asr.text import out_of_alphabet  # noqa: E402
 
 SR = 16000
 ALPHABET = TextConfig().alphabet
-ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "mbrola": "mbrola",
+                   "pico": "pico2wave"}
+HELD_OUT_ENGINES = ("espeak-ng", "flite", "festival")  # the engines with voices kept for the voice-disjoint test
 
 
 # ---- sentences -------------------------------------------------------------------------------------------------
@@ -128,6 +130,8 @@ def test_splits_share_no_sentence_and_engines_are_balanced():
     assert len(set(everything)) == len(everything)  # each sentence once, so no two splits share one
     for split in SIZES:
         engines = Counter(u.voice.engine for u in plan if u.split == split)
+        expected = HELD_OUT_ENGINES if split == sc.UNSEEN_SPLIT else sc.ENGINES
+        assert set(engines) == set(expected), (split, engines)
         assert max(engines.values()) - min(engines.values()) <= 1, (split, engines)
 
 
@@ -138,7 +142,7 @@ def test_unseen_voices_never_speak_in_training_and_share_no_underlying_voice():
     assert unseen and seen and not seen & unseen
     assert all(v.seen for v in seen) and not any(v.seen for v in unseen)
     # Held out for real: no unseen accent, variant or engine voice occurs in any seen voice.
-    for engine in sc.ENGINES:
+    for engine in HELD_OUT_ENGINES:
         seen_parts = {p for v in seen if v.engine == engine for p in (v.name, v.variant) if p}
         unseen_parts = {p for v in unseen if v.engine == engine for p in (v.name, v.variant) if p}
         assert unseen_parts and not seen_parts & unseen_parts, engine
@@ -154,6 +158,41 @@ def test_plan_is_deterministic_and_test_sets_do_not_move_with_the_training_size(
     bigger = sc.plan_corpus(sentences, {**SIZES, "train": 150}, sc.ENGINES, seed=3)
     tests = lambda p: [u for u in p if u.split.startswith("test")]  # noqa: E731
     assert tests(plan) == tests(bigger)
+
+
+def test_training_only_engines_leave_the_voice_disjoint_test_set_as_it_was():
+    # mbrola and pico add training voices only, so models trained with and without them share one unseen test set.
+    sentences = fake_sentences(300)
+    unseen = lambda engines: [u for u in sc.plan_corpus(sentences, SIZES, engines, seed=0)  # noqa: E731
+                              if u.split == sc.UNSEEN_SPLIT]
+    assert unseen(sc.ENGINES) == unseen(HELD_OUT_ENGINES)
+    ids = {v.label: v.speaker_id for v in sc.build_voices()}
+    assert (ids["rms"], ids["ked_diphone"]) == (2004, 3003)  # appending voices never renumbers a speaker
+
+
+def test_engines_without_held_out_voices_cannot_make_a_voice_disjoint_test(capsys):
+    with pytest.raises(SystemExit):
+        sc.plan_corpus(fake_sentences(200), SIZES, ("mbrola", "pico"), seed=0)
+    assert "no engine among --engines has voices for test-unseen" in capsys.readouterr().err
+    plan = sc.plan_corpus(fake_sentences(200), {**SIZES, "test-unseen": 0}, ("mbrola", "pico"), seed=0)
+    assert {u.voice.engine for u in plan} == {"mbrola", "pico"}
+
+
+def test_sox_changes_tempo_and_pitch_only_for_engines_that_cannot(tmp_path):
+    plan = sc.plan_corpus(fake_sentences(200), SIZES, sc.ENGINES, seed=0)
+    by_engine = {u.voice.engine: u for u in plan if u.split == "train"}
+    for engine, utt in by_engine.items():
+        cmd = " ".join(sc.sox_command(utt, tmp_path / "a.wav", tmp_path / "a.flac"))
+        assert ("tempo -s" in cmd) == (engine == "pico"), cmd
+        assert (" pitch " in cmd) == (engine not in ("espeak-ng", "mbrola")), cmd
+    assert sc.engine_command(by_engine["mbrola"], tmp_path / "a.wav", tmp_path / "t")[:3] == [
+        "espeak-ng", "-v", f"mb-{by_engine['mbrola'].voice.name}"]
+
+
+def test_install_hint_names_only_the_chosen_engines_and_the_non_free_ones():
+    assert sc.install_hint(["espeak-ng"]) == "apt-get install -y espeak-ng sox"
+    hint = sc.install_hint(["pico"])
+    assert hint.startswith("apt-get install -y libttspico-utils sox (libttspico-utils are in Debian's contrib")
 
 
 def test_split_folders_map_to_the_test_split_with_their_own_subset():
@@ -176,11 +215,12 @@ def test_each_engine_writes_a_resumable_librispeech_corpus(engine, tiny_fortunes
     if shutil.which(ENGINE_BINARIES[engine]) is None or shutil.which("sox") is None:
         pytest.skip(f"{engine} or sox not installed: {sc.INSTALL_HINT}")
     out = tmp_path / "corpus"
+    n_unseen = 2 if engine in HELD_OUT_ENGINES else 0
     argv = ["--out", str(out), "--engines", engine, "--fortunes", str(tiny_fortunes), "--n-train", "2",
-            "--n-dev", "1", "--n-test", "1", "--n-unseen", "2", "--workers", "2"]
+            "--n-dev", "1", "--n-test", "1", "--n-unseen", str(n_unseen), "--workers", "2"]
     assert sc.main(argv) == 0
     listing = read_librispeech(out)
-    assert not listing.skipped and len(listing.utts) == 6
+    assert not listing.skipped and len(listing.utts) == 4 + n_unseen
     plan = {row.split("\t")[0]: row.split("\t") for row in (out / "plan.tsv").read_text().splitlines()[1:]}
     for utt in listing.utts:
         info = sf.info(utt.audio)
@@ -422,6 +462,37 @@ def test_resample_corpus_writes_8_khz_copies_with_the_same_ids_and_resumes(tmp_p
     assert np.sqrt(np.mean(high ** 2)) < 0.005  # 6 kHz cannot exist at 8 kHz (input RMS 0.21)
     assert (out / "2004-4.trans.txt").read_text() == "2004-4-0000 A\n2004-4-0001 B\n"
     assert resample_corpus.resample_corpus(tmp_path / "test-unseen", dst, 8000) == 0  # finished files are kept
+
+
+def test_a_synthesiser_that_stops_part_way_is_a_failure_not_a_short_file(tmp_path):
+    # festival's us3_mbrola hits a missing diphone in "ingredients", writes 0.2 s of audio and still exits 0.
+    voice = next(v for v in sc.build_voices() if v.label == "us3_mbrola")
+    if shutil.which("text2wave") is None or shutil.which("sox") is None or not sc.voice_installed(voice):
+        pytest.skip(f"festival us3_mbrola or sox not installed: {sc.install_hint(['festival'])}")
+    for text, message in (("The ingredients list is not on the can.", "Fatal error"),  # 0.2 s of 2.5
+                          ("It is not even close to a science.", "Fatal error")):  # 1.3 s of 2.2: not short enough
+        utt = sc.Utterance("train", voice, 0, st.Sentence(text, text.lower().rstrip(".")), 1.0, 0.0, -3.0)
+        error = sc.synthesise(utt, tmp_path)
+        assert error is not None and message in error and utt.utt_id in error
+        assert not utt.flac_path(tmp_path).exists()
+    good = sc.Utterance("train", voice, 1, st.Sentence("The cat sat on the mat.", "the cat sat on the mat"),
+                        1.0, 0.0, -3.0)
+    assert sc.synthesise(good, tmp_path) is None and good.flac_path(tmp_path).exists()
+
+
+def test_too_little_audio_for_the_text_is_a_failure_whatever_the_engine_says(tmp_path, monkeypatch):
+    if shutil.which("sox") is None:
+        pytest.skip("sox not installed")
+    voice = next(v for v in sc.build_voices() if v.engine == "pico")
+    text = "A sentence of about forty characters long."
+    utt = sc.Utterance("train", voice, 0, st.Sentence(text, text.lower().rstrip(".")), 1.0, 0.0, -3.0)
+    for seconds, ok in ((0.5, False), (2.5, True)):  # 0.02 s per character is the limit: 0.86 s here
+        monkeypatch.setattr(sc, "engine_command", lambda u, wav, _, s=seconds: [
+            "sox", "-n", "-r", "16000", str(wav), "synth", str(s), "sine", "300"])
+        error = sc.synthesise(utt, tmp_path)
+        assert (error is None) == ok, error
+        assert ok or "stopped part-way" in error
+        assert utt.flac_path(tmp_path).exists() == ok
 
 
 def test_a_few_failed_utterances_are_left_out_but_many_stop_the_recipe(capsys):

@@ -29,6 +29,7 @@ import resample_corpus  # noqa: E402
 import synth_by_voice  # noqa: E402
 import synth_corpus as sc  # noqa: E402
 import synth_text as st  # noqa: E402
+import synth_voice_test  # noqa: E402
 
 from asr import augment_audio as aa  # noqa: E402
 from asr.config import TextConfig  # noqa: E402
@@ -122,7 +123,7 @@ def fake_sentences(n: int) -> list[st.Sentence]:
 SIZES = {"train": 60, "dev": 12, "test-seen": 12, "test-unseen": 15}
 
 
-@pytest.mark.parametrize("engines", [sc.DEFAULT_ENGINES, sc.ENGINES])
+@pytest.mark.parametrize("engines", [HELD_OUT_ENGINES, sc.ENGINES])
 def test_splits_share_no_sentence_and_engines_are_balanced(engines):
     plan = sc.plan_corpus(fake_sentences(200), SIZES, engines, seed=0)
     by_split = {split: [u.sentence.transcript for u in plan if u.split == split] for split in SIZES}
@@ -166,7 +167,7 @@ def test_training_only_engines_leave_the_voice_disjoint_test_set_as_it_was():
     sentences = fake_sentences(300)
     unseen = lambda engines: [u for u in sc.plan_corpus(sentences, SIZES, engines, seed=0)  # noqa: E731
                               if u.split == sc.UNSEEN_SPLIT]
-    assert unseen(sc.ENGINES) == unseen(sc.DEFAULT_ENGINES)
+    assert unseen(sc.ENGINES) == unseen(HELD_OUT_ENGINES)
     ids = {v.label: v.speaker_id for v in sc.build_voices()}
     assert (ids["rms"], ids["ked_diphone"], ids["us1"], ids["en-GB"]) == (2004, 3003, 4001, 5002)
 
@@ -192,7 +193,7 @@ def test_sox_changes_tempo_and_pitch_only_for_engines_that_cannot(tmp_path):
 
 def test_install_hint_names_only_the_chosen_engines_and_the_non_free_ones():
     assert sc.install_hint(["espeak-ng"]) == "apt-get install -y espeak-ng sox"
-    assert "contrib" not in sc.install_hint(sc.DEFAULT_ENGINES)
+    assert "contrib" not in sc.install_hint(("espeak-ng", "flite"))
     hint = sc.install_hint(["pico"])
     assert hint.startswith("apt-get install -y libttspico-utils sox (libttspico-utils are in Debian's contrib")
 
@@ -238,6 +239,22 @@ def test_each_engine_writes_a_resumable_librispeech_corpus(engine, tiny_fortunes
     stamps = {u.audio: Path(u.audio).stat().st_mtime_ns for u in listing.utts}
     assert sc.main(argv) == 0  # a rerun finds every file and rewrites none
     assert stamps == {u.audio: Path(u.audio).stat().st_mtime_ns for u in read_librispeech(out).utts}
+
+
+def test_one_more_voice_speaks_the_voice_disjoint_sentences(tiny_fortunes, tmp_path, capsys):
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip(f"espeak-ng or sox not installed: {sc.install_hint(['espeak-ng'])}")
+    base = ["--engine", "espeak-ng", "--out", str(tmp_path), "--fortunes", str(tiny_fortunes), "--n-unseen", "2"]
+    with pytest.raises(SystemExit):
+        synth_voice_test.main([*base, "--voice", "en-gb+nosuchvariant"])
+    assert "espeak-ng has no voice 'en-gb+nosuchvariant'" in capsys.readouterr().err
+    assert synth_voice_test.main([*base, "--voice", "en-us+m4"]) == 0
+    listing = read_librispeech(tmp_path)
+    sentences, _ = st.select_sentences(st.read_fortunes(tiny_fortunes))
+    sizes = {"train": 0, "dev": 0, "test-seen": 0, "test-unseen": 2}
+    unseen = [u.sentence.transcript.upper() for u in sc.plan_corpus(sentences, sizes, sc.ENGINES, 0)]
+    assert sorted(u.text for u in listing.utts) == sorted(unseen)
+    assert {u.id.split("-")[0] for u in listing.utts} == {"9001"}
 
 
 def test_a_changed_plan_is_refused_instead_of_mixing_two_corpora(tiny_fortunes, tmp_path, capsys):
@@ -467,7 +484,7 @@ def test_resample_corpus_writes_8_khz_copies_with_the_same_ids_and_resumes(tmp_p
 
 
 def test_a_synthesiser_that_stops_part_way_is_a_failure_not_a_short_file(tmp_path):
-    # festival's us3_mbrola voice (package festvox-us3, contrib; not one of the recipe's) hits a missing diphone in
+    # festival's us3_mbrola voice (package festvox-us3, contrib) hits a missing diphone in
     # "ingredients", writes the words before it and still exits 0.
     voice = sc.Voice(3999, "festival", "us3_mbrola")
     if shutil.which("text2wave") is None or shutil.which("sox") is None or not sc.voice_installed(voice):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Synthetic English recipe: fortunes sentences spoken by espeak-ng, flite and festival voices -> augmented
+# Synthetic English recipe: fortunes sentences spoken by espeak-ng, flite, festival, mbrola and pico voices -> augmented
 # training corpus -> prepare -> train -> CER/WER on seen and unseen voices, clean and telephone -> transcribe.
 #
 #   recipes/synth/run.sh                                   # everything, with the defaults below
@@ -8,8 +8,8 @@
 #
 # Run from the repository root. Nothing is downloaded; the synthesisers are Debian packages. Stages (run a range
 # with --stage N --stop-stage M; every stage can be re-run, and skips or reuses finished work):
-#   0  check the synthesisers, voices, sox and fortunes text; install them with apt-get when run as root (with
-#      --engines mbrola or pico, on Debian this first enables the contrib and non-free components they live in)
+#   0  check the synthesisers, voices, sox and fortunes text; install them with apt-get when run as root (on Debian
+#      this enables the contrib and non-free components, where the mbrola and pico voices live)
 #   1  synthesise CORPUS/{train,dev,test-seen,test-unseen}  (scripts/synth_corpus.py; resumable)
 #   2  telephone copies of the test sets: CORPUS/test-seen-phone, CORPUS/test-unseen-phone
 #   3  augmented training corpus CORPUS-aug: CORPUS plus --copies augmented copies of train (scripts/augment_corpus.py)
@@ -23,8 +23,8 @@
 #   --corpus DIR           generated corpus (default: data/synth-corpus; the augmented one is DIR-aug)
 #   --n-train N, --n-dev N, --n-test N, --n-unseen N   utterances per split (default 15000, 300, 300, 300)
 #   --seed N               seeds sentences, voices, speed, pitch, level and augmentation (default 0)
-#   --engines LIST         synthesisers (default: espeak-ng,flite,festival; add mbrola,pico for six more recorded
-#                          speakers; test-unseen is spoken by held-out espeak-ng, flite and festival voices either way)
+#   --engines LIST         synthesisers (default: espeak-ng,flite,festival,mbrola,pico; the voice-disjoint test set
+#                          is spoken by held-out espeak-ng, flite and festival voices whichever engines train)
 #   --effects LIST         training augmentation (default: speed,reverb,noise,telephone)
 #   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.5, 1)
 #   --ranges "NAME=LO,HI ..."  effect parameter ranges other than scripts/augment_corpus.py's (default: speed=0.8,1.2)
@@ -54,7 +54,7 @@ effects=speed,reverb,noise,telephone
 prob=0.5
 copies=1
 workers=2
-engines=espeak-ng,flite,festival
+engines=espeak-ng,flite,festival,mbrola,pico
 
 case ${1:-} in -h|--help) usage; exit 0 ;; esac
 ranges="speed=0.8,1.2"
@@ -65,8 +65,9 @@ augmented=${augmented:-${corpus%/}-aug}
 range_args=()
 for r in $ranges; do range_args+=(--range "$r"); done
 
-# The mbrola and pico voices are in Debian's contrib and non-free components, which a stock Debian does not list:
-# add them in a file of our own, once. Elsewhere (Ubuntu: multiverse) the user enables them, or leaves those out.
+# The mbrola and pico voices (and festival's rab and MBROLA ones) are in Debian's contrib and non-free components,
+# which a stock Debian does not list: add them in a file of our own, once. Elsewhere (Ubuntu: universe/multiverse)
+# the user enables them, or picks --engines without them.
 enable_contrib_non_free() {
   local list=/etc/apt/sources.list.d/asr-synth-contrib-non-free.sources codename
   [ -r /etc/os-release ] && grep -qx 'ID=debian' /etc/os-release || return 0
@@ -84,7 +85,7 @@ if in_stages 0; then
   if ! "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --engines "$engines" --check; then
     packages="$("$python" "$root/scripts/synth_corpus.py" --out "$corpus" --engines "$engines" --packages) fortunes"
     [ "$(id -u)" -eq 0 ] || die "run as root, or install them first (see the hint above): apt-get install -y $packages"
-    case ",$engines," in *,mbrola,*|*,pico,*) enable_contrib_non_free ;; esac
+    enable_contrib_non_free
     echo "stage 0: installing $packages"
     # shellcheck disable=SC2086  # $packages is a list of names
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages

@@ -160,9 +160,14 @@ def build_voices() -> list[Voice]:
     return voices
 
 
+def packages(engines: Sequence[str]) -> list[str]:
+    """Debian packages of `engines`, their voices and sox, in order, once each; "*" marks contrib/non-free ones."""
+    return list(dict.fromkeys(p for engine in (*engines, "sox") for p in PACKAGES[engine].split()))
+
+
 def install_hint(engines: Sequence[str]) -> str:
     """The apt-get command that installs `engines`, their voices and sox."""
-    names = dict.fromkeys(p for engine in (*engines, "sox") for p in PACKAGES[engine].split())
+    names = packages(engines)
     hint = "apt-get install -y " + " ".join(n.rstrip("*") for n in names)
     non_free = [n.rstrip("*") for n in names if n.endswith("*")]
     if non_free:
@@ -277,7 +282,7 @@ def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
 def sox_command(utt: Utterance, wav: Path, flac: Path) -> list[str]:
     """Resample to 16 kHz mono 16-bit FLAC at the utterance's peak level; change tempo and pitch where the engine
     cannot."""
-    # flite's rms voice and festival's HTS voice ignore their f0 settings, so sox shifts pitch for both engines.
+    # flite's rms voice, festival's HTS voice and pico ignore f0 settings, so sox shifts pitch for those engines.
     pitch = [] if utt.voice.engine in ENGINE_PITCH else ["pitch", f"{100 * utt.pitch:.0f}"]
     tempo = [] if utt.voice.engine in ENGINE_RATE else ["tempo", "-s", f"{utt.speed:.3f}"]
     encoding = ["-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-C", "8"]
@@ -403,7 +408,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.packages:
-        print(" ".join(dict.fromkeys(p.rstrip("*") for e in (*args.engines, "sox") for p in PACKAGES[e].split())))
+        print(" ".join(p.rstrip("*") for p in packages(args.engines)))
         return 0
     check_tools(args.engines)
     if args.check:

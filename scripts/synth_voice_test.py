@@ -19,7 +19,6 @@ from pathlib import Path
 import synth_corpus as sc
 from make_demo_corpus import fail
 from synth_text import FORTUNES_DIR, read_fortunes, select_sentences
-from tqdm import tqdm
 
 SPEAKER_ID = 9001
 
@@ -42,14 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="synth_corpus.py's --seed")
     parser.add_argument("--n-unseen", type=int, default=300, help="synth_corpus.py's --n-unseen")
     parser.add_argument("--fortunes", type=Path, default=FORTUNES_DIR, help="folder of fortune files")
+    parser.add_argument("--workers", type=int, default=sc.WORKERS, help="parallel synthesis jobs")
     args = parser.parse_args(argv)
     voice = test_voice(args.engine, args.voice)
     sentences, _ = select_sentences(read_fortunes(args.fortunes))
     sizes = {"train": 0, "dev": 0, "test-seen": 0, "test-unseen": args.n_unseen}  # test-unseen is drawn first
     plan = [u for u in sc.plan_corpus(sentences, sizes, sc.ENGINES, args.seed) if u.split == sc.UNSEEN_SPLIT]
     utts = [sc.Utterance(sc.UNSEEN_SPLIT, voice, i, u.sentence, u.speed, u.pitch, u.level) for i, u in enumerate(plan)]
-    todo = [u for u in utts if not u.flac_path(args.out).exists()]
-    errors = [e for e in tqdm(map(lambda u: sc.synthesise(u, args.out), todo), total=len(todo), unit="utt") if e]
+    errors = sc.synthesise_all(utts, args.out, args.workers)
     sc.write_transcripts(utts, args.out)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)

@@ -216,7 +216,9 @@ def tiny_fortunes(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("engine", sc.ENGINES)
 def test_each_engine_writes_a_resumable_librispeech_corpus(engine, tiny_fortunes, tmp_path):
     if shutil.which(ENGINE_BINARIES[engine]) is None or shutil.which("sox") is None:
-        pytest.skip(f"{engine} or sox not installed: {sc.INSTALL_HINT}")
+        pytest.skip(f"{engine} or sox not installed: {sc.install_hint([engine])}")
+    if not all(sc.voice_installed(v) for v in sc.build_voices() if v.engine == engine):
+        pytest.skip(f"some {engine} voices not installed: {sc.install_hint([engine])}")
     out = tmp_path / "corpus"
     n_unseen = 2 if engine in HELD_OUT_ENGINES else 0
     argv = ["--out", str(out), "--engines", engine, "--fortunes", str(tiny_fortunes), "--n-train", "2",

@@ -180,11 +180,16 @@ def install_hint(engines: Sequence[str]) -> str:
 INSTALL_HINT = install_hint(ENGINES)
 
 
-def check_tools(engines: Sequence[str]) -> None:
-    """Exit with the install command if a synthesiser, a voice or sox is missing."""
+def check_programs(engines: Sequence[str]) -> None:
+    """Exit with the install command if a synthesiser program or sox is not on PATH."""
     for tool in [t for engine in (*engines, "sox") for t in TOOLS[engine]]:
         if shutil.which(tool) is None:
             fail(f"{tool} not found on PATH; install the synthesisers with: {install_hint(engines)}")
+
+
+def check_tools(engines: Sequence[str]) -> None:
+    """Exit with the install command if a synthesiser, a voice or sox is missing."""
+    check_programs(engines)
     voices = [v for v in build_voices() if v.engine in engines]
     missing = [f"{v.engine} {v.label}" for v in voices if not voice_installed(v)]
     if missing:

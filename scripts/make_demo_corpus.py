@@ -16,6 +16,7 @@ Needs espeak-ng and sox: apt-get install -y --no-install-recommends espeak-ng so
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import random
@@ -57,7 +58,7 @@ class Speaker:
     variant: str  # e.g. "m3"
 
     @property
-    def espeak_voice(self) -> str:
+    def label(self) -> str:
         return f"{self.voice}+{self.variant}"
 
 
@@ -109,17 +110,26 @@ def build_speakers() -> list[Speaker]:
     return [Speaker(FIRST_SPEAKER_ID + i, voice, variant) for i, (voice, variant) in enumerate(pairs)]
 
 
-def installed_voices() -> tuple[set[str], set[str]]:
-    """Languages of espeak-ng's own English voices, and the names of its variants."""
+@functools.cache
+def installed_voices() -> tuple[dict[str, str], frozenset[str]]:
+    """espeak-ng's own English voices as {language: voice file}, and the names of its variants."""
 
     def rows(option: str) -> list[list[str]]:  # columns: Pty Language Age/Gender VoiceName File ...
         listing = subprocess.run(["espeak-ng", option], capture_output=True, text=True, check=True).stdout
         return [line.split() for line in listing.splitlines()[1:] if len(line.split()) >= 5]
 
     # "mb/" voices need the separate mbrola synthesiser; "gmw/" are espeak-ng's built-in Germanic voices.
-    languages = {row[1] for row in rows("--voices=en") if row[4].startswith("gmw/")}
-    variants = {row[4].removeprefix("!v/") for row in rows("--voices=variant")}
+    languages = {row[1]: row[4] for row in rows("--voices=en") if row[4].startswith("gmw/")}
+    variants = frozenset(row[4].removeprefix("!v/") for row in rows("--voices=variant"))
     return languages, variants
+
+
+def espeak_voice(language: str, variant: str) -> str:
+    """The -v argument for an accent and variant. The voice is named by its file (gmw/en-US+m3), since espeak-ng
+    1.51 drops the variant of a voice named by a language that is not its file name: `en-gb+m3` speaks as plain
+    `en-gb` (its file is gmw/en), while `gmw/en+m3` takes the variant."""
+    name = installed_voices()[0].get(language, language)
+    return f"{name}+{variant}" if variant else name
 
 
 def check_speakers(speakers: Sequence[Speaker]) -> None:
@@ -127,7 +137,7 @@ def check_speakers(speakers: Sequence[Speaker]) -> None:
     languages, variants = installed_voices()
     for speaker in speakers:
         if speaker.voice not in languages or speaker.variant not in variants:
-            fail(f"espeak-ng has no voice {speaker.espeak_voice!r}; see espeak-ng --voices=en and --voices=variant")
+            fail(f"espeak-ng has no voice {speaker.label!r}; see espeak-ng --voices=en and --voices=variant")
 
 
 def draw_sentences(rng: random.Random, count: int) -> list[str]:
@@ -171,7 +181,7 @@ def synthesise(utt: Utterance, out: Path) -> str | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tmp-") as tmp:
         wav, flac = Path(tmp) / "espeak.wav", Path(tmp) / "out.flac"
-        voice = ["-v", utt.speaker.espeak_voice, "-s", str(utt.speed), "-p", str(utt.pitch)]
+        voice = ["-v", espeak_voice(utt.speaker.voice, utt.speaker.variant), "-s", str(utt.speed), "-p", str(utt.pitch)]
         espeak = ["espeak-ng", *voice, "-w", str(wav), utt.text]
         # -D: no dither, so espeak-ng's digital silence stays silent and compresses to almost nothing;
         # the gain leaves headroom (espeak-ng peaks near 0 dBFS) and shrinks the FLAC files by ~10%.

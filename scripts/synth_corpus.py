@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
-from make_demo_corpus import fail, installed_voices, write_atomically
+from make_demo_corpus import espeak_voice, fail, installed_voices, write_atomically
 from synth_text import FORTUNES_DIR, Sentence, read_fortunes, select_sentences
 from tqdm import tqdm
 
@@ -200,7 +200,7 @@ def check_tools(engines: Sequence[str]) -> None:
 def espeak_names() -> frozenset[str]:
     """espeak-ng's English accents, and its variants as "+name"."""
     languages, variants = installed_voices()
-    return frozenset(languages | {f"+{v}" for v in variants})
+    return frozenset(languages) | {f"+{v}" for v in variants}
 
 
 @functools.cache
@@ -269,7 +269,7 @@ def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
     if voice.engine in ("espeak-ng", "mbrola"):
         pitch = min(99, max(0, round(50 + ESPEAK_PITCH_PER_SEMITONE * utt.pitch)))
         speed = ["-s", str(round(ESPEAK_WPM * utt.speed)), "-p", str(pitch)]
-        name = voice.label if voice.engine == "espeak-ng" else f"mb-{voice.name}"
+        name = espeak_voice(voice.name, voice.variant) if voice.engine == "espeak-ng" else f"mb-{voice.name}"
         return ["espeak-ng", "-v", name, *speed, "-w", str(wav), text]
     if voice.engine == "pico":  # takes neither speed nor pitch: sox applies both
         return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", text]

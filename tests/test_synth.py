@@ -25,6 +25,7 @@ from conftest import REPO, demo_flacs, write_librispeech_corpus
 sys.path.insert(0, str(REPO / "scripts"))  # the recipe's generation scripts are plain scripts, not a package
 
 import augment_corpus  # noqa: E402
+import make_demo_corpus  # noqa: E402
 import resample_corpus  # noqa: E402
 import synth_by_voice  # noqa: E402
 import synth_corpus as sc  # noqa: E402
@@ -241,6 +242,20 @@ def test_each_engine_writes_a_resumable_librispeech_corpus(engine, tiny_fortunes
     stamps = {u.audio: Path(u.audio).stat().st_mtime_ns for u in listing.utts}
     assert sc.main(argv) == 0  # a rerun finds every file and rewrites none
     assert stamps == {u.audio: Path(u.audio).stat().st_mtime_ns for u in read_librispeech(out).utts}
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed: apt-get install -y espeak-ng")
+@pytest.mark.parametrize("accent", sorted({*sc.ESPEAK_ACCENTS, *sc.UNSEEN_ESPEAK_ACCENTS, *make_demo_corpus.ACCENTS}))
+def test_every_espeak_accent_takes_its_variant(accent, tmp_path):
+    """espeak-ng 1.51 silently drops the variant of `en-gb+m3` (en-gb is not its voice file's name), so one accent
+    of the corpus was a single voice; each accent must sound different with two variants and without one."""
+    audio = {}
+    for variant in ("m3", "f2", ""):
+        wav = tmp_path / f"{variant or 'plain'}.wav"
+        name = make_demo_corpus.espeak_voice(accent, variant)
+        subprocess.run(["espeak-ng", "-v", name, "-w", str(wav), "the red cat sat on the mat"], check=True)
+        audio[variant] = wav.read_bytes()
+    assert len(set(audio.values())) == 3
 
 
 def test_one_more_voice_speaks_the_voice_disjoint_sentences(tiny_fortunes, tmp_path, capsys):

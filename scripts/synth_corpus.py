@@ -10,7 +10,9 @@ engines, so each has an equal share. Sentences come from `synth_text.py`; each s
 are cut by sentence, so no two splits share one. Voices are split too: one espeak-ng accent combined with a set of
 held-out variants, flite `rms` and festival `ked_diphone` speak only in `test-unseen`, the voice-disjoint test set,
 which is dealt over the engines that have such voices (espeak-ng, flite, festival); mbrola and pico have none, so
-they only add training voices and the voice-disjoint test set stays the same whichever engines train.
+they only add training voices and the voice-disjoint test set stays the same whichever engines train. A sixth,
+opt-in engine, mbrola-accent (`--engines espeak-ng,flite,festival,mbrola,pico,mbrola-accent`), adds sixteen more
+recorded speakers: MBROLA's German, French, Dutch, Swedish, ... voices reading English with their own accent.
 
 Output, in LibriSpeech layout (`asr prepare` reads both test folders as split "test", each its own subset, so
 `asr eval --split test --subset test-unseen` scores the voice-disjoint set alone):
@@ -27,6 +29,7 @@ Needs (the mbrola, pico and rab/MBROLA festival voices are in Debian's contrib a
     apt-get install -y espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
         festvox-rablpc16k festvox-us1 festvox-us2 festvox-us3 festvox-en1 mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 \
         libttspico-utils
+(`--packages` prints the list for the chosen --engines; mbrola-accent needs mbrola-af1, mbrola-de1 ... too.)
 """
 
 from __future__ import annotations
@@ -48,14 +51,22 @@ from make_demo_corpus import espeak_voice, fail, installed_voices, write_atomica
 from synth_text import FORTUNES_DIR, Sentence, read_fortunes, select_sentences
 from tqdm import tqdm
 
-ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "pico")
+DEFAULT_ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "pico")
+# mbrola-accent: English read by MBROLA's non-English speakers (espeak-ng's mb-de1-en ...: English phonemes mapped to
+# each voice's own diphones, so a German, French, Swedish ... accent). Opt-in until a full run measures it.
+ENGINES = (*DEFAULT_ENGINES, "mbrola-accent")
 TOOLS = {"espeak-ng": ("espeak-ng",), "flite": ("flite",), "festival": ("festival", "text2wave"),
-         "mbrola": ("espeak-ng", "mbrola"), "pico": ("pico2wave",), "sox": ("sox",)}
+         "mbrola": ("espeak-ng", "mbrola"), "mbrola-accent": ("espeak-ng", "mbrola"), "pico": ("pico2wave",),
+         "sox": ("sox",)}
+MBROLA_ACCENT_VOICES = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1",
+                        "ro1", "sw1", "sw2")  # every MBROLA voice that espeak-ng 1.51 has an English (mb-*-en) file for
 PACKAGES = {  # Debian packages per engine; * marks those in Debian's contrib or non-free component
     "espeak-ng": "espeak-ng", "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-rablpc16k* festvox-us1* "
                 "festvox-us2* festvox-us3* festvox-en1*",
-    "mbrola": "espeak-ng mbrola-us1* mbrola-us2* mbrola-us3* mbrola-en1*", "pico": "libttspico-utils*", "sox": "sox",
+    "mbrola": "espeak-ng mbrola-us1* mbrola-us2* mbrola-us3* mbrola-en1*",
+    "mbrola-accent": "espeak-ng " + " ".join(f"mbrola-{v}*" for v in MBROLA_ACCENT_VOICES),
+    "pico": "libttspico-utils*", "sox": "sox",
 }
 ESPEAK_ACCENTS = ("en-gb", "en-us", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc", "en-029")
 UNSEEN_ESPEAK_ACCENTS = ("en-gb-scotland",)
@@ -76,13 +87,16 @@ ENGINE_VOICES = {
                  ("en1_mbrola", True)),
     "mbrola": (("us1", True), ("us2", True), ("us3", True), ("en1", True)),  # espeak-ng -v mb-us1 ...
     "pico": (("en-US", True), ("en-GB", True)),
+    "mbrola-accent": tuple((name, True) for name in MBROLA_ACCENT_VOICES),  # espeak-ng -v mb-de1-en ...
 }
-SPEAKER_ID_BASE = {"espeak-ng": 1000, "flite": 2000, "festival": 3000, "mbrola": 4000, "pico": 5000}
+SPEAKER_ID_BASE = {"espeak-ng": 1000, "flite": 2000, "festival": 3000, "mbrola": 4000, "pico": 5000,
+                   "mbrola-accent": 6000}
 FESTIVAL_VOICE_DIRS = Path("/usr/share/festival/voices")
 MBROLA_VOICE_DIR = Path("/usr/share/mbrola")
 PICO_LANG_DIR = Path("/usr/share/pico/lang")
-ENGINE_PITCH = ("espeak-ng", "mbrola")  # engines that take the pitch themselves; sox shifts it for the others
-ENGINE_RATE = ("espeak-ng", "flite", "festival", "mbrola")  # engines that take the speed; sox tempo for the others
+# Engines that take the pitch (all driven by espeak-ng) or the speed themselves; sox shifts or stretches for the others.
+ENGINE_PITCH = ("espeak-ng", "mbrola", "mbrola-accent")
+ENGINE_RATE = ("espeak-ng", "flite", "festival", "mbrola", "mbrola-accent")
 SPEED = (0.85, 1.2)  # tempo factor relative to the engine's default rate
 PITCH = (-3.0, 3.0)  # semitones relative to the voice's own pitch
 LEVEL = (-12.0, -1.0)  # peak level in dBFS: real recordings are not all equally loud
@@ -146,7 +160,7 @@ PLAN_HEADER = "utt_id\tsplit\tengine\tvoice\tspeed\tpitch\tlevel\tspoken\n"
 
 def build_voices() -> list[Voice]:
     """All voices with stable speaker ids: espeak-ng 1000 + 100*accent + variant, flite 2001.., festival 3001..,
-    mbrola 4001.., pico 5001.."""
+    mbrola 4001.., pico 5001.., mbrola-accent 6001.."""
     voices = []
     accents, variants = ESPEAK_ACCENTS + UNSEEN_ESPEAK_ACCENTS, ESPEAK_VARIANTS + UNSEEN_ESPEAK_VARIANTS
     for a, accent in enumerate(accents):
@@ -177,7 +191,7 @@ def install_hint(engines: Sequence[str]) -> str:
     return hint
 
 
-INSTALL_HINT = install_hint(ENGINES)
+INSTALL_HINT = install_hint(DEFAULT_ENGINES)
 
 
 def check_programs(engines: Sequence[str]) -> None:
@@ -215,7 +229,7 @@ def voice_installed(voice: Voice) -> bool:
         return voice.name in espeak_names() and f"+{voice.variant}" in espeak_names()
     if voice.engine == "flite":
         return voice.name in flite_voices()
-    if voice.engine == "mbrola":
+    if voice.engine in ("mbrola", "mbrola-accent"):
         return (MBROLA_VOICE_DIR / voice.name / voice.name).is_file()
     if voice.engine == "pico":
         return (PICO_LANG_DIR / f"{voice.name}_ta.bin").is_file()
@@ -266,10 +280,11 @@ def plan_corpus(sentences: Sequence[Sentence], sizes: dict[str, int], engines: S
 def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
     """The synthesiser command that writes `utt` to `wav` (text_file holds the text, for festival)."""
     voice, text = utt.voice, utt.sentence.spoken
-    if voice.engine in ("espeak-ng", "mbrola"):
+    if voice.engine in ENGINE_PITCH:
         pitch = min(99, max(0, round(50 + ESPEAK_PITCH_PER_SEMITONE * utt.pitch)))
         speed = ["-s", str(round(ESPEAK_WPM * utt.speed)), "-p", str(pitch)]
-        name = espeak_voice(voice.name, voice.variant) if voice.engine == "espeak-ng" else f"mb-{voice.name}"
+        name = {"espeak-ng": espeak_voice(voice.name, voice.variant), "mbrola": f"mb-{voice.name}",
+                "mbrola-accent": f"mb-{voice.name}-en"}[voice.engine]
         return ["espeak-ng", "-v", name, *speed, "-w", str(wav), text]
     if voice.engine == "pico":  # takes neither speed nor pitch: sox applies both
         return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", text]
@@ -386,7 +401,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-dev", type=int, default=300, help="development utterances (seen voices)")
     parser.add_argument("--n-test", type=int, default=300, help="test-seen utterances (seen voices, new sentences)")
     parser.add_argument("--n-unseen", type=int, default=300, help="test-unseen utterances (new voices and sentences)")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
+    parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                        help=f"comma-separated subset of {','.join(ENGINES)} (default: {','.join(DEFAULT_ENGINES)})")
     parser.add_argument("--fortunes", type=Path, default=FORTUNES_DIR, help="folder of fortune files")
     parser.add_argument("--workers", type=int, default=WORKERS, help="parallel synthesis jobs")
     parser.add_argument("--max-failed", type=float, default=0.005,

@@ -40,7 +40,7 @@ from asr.text import out_of_alphabet  # noqa: E402
 SR = 16000
 ALPHABET = TextConfig().alphabet
 ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "mbrola": "mbrola",
-                   "pico": "pico2wave"}
+                   "pico": "pico2wave", "mbrola-accent": "mbrola"}
 HELD_OUT_ENGINES = ("espeak-ng", "flite", "festival")  # the engines with voices kept for the voice-disjoint test
 
 
@@ -187,9 +187,11 @@ def test_sox_changes_tempo_and_pitch_only_for_engines_that_cannot(tmp_path):
     for engine, utt in by_engine.items():
         cmd = " ".join(sc.sox_command(utt, tmp_path / "a.wav", tmp_path / "a.flac"))
         assert ("tempo -s" in cmd) == (engine == "pico"), cmd
-        assert (" pitch " in cmd) == (engine not in ("espeak-ng", "mbrola")), cmd
+        assert (" pitch " in cmd) == (engine not in ("espeak-ng", "mbrola", "mbrola-accent")), cmd
     assert sc.engine_command(by_engine["mbrola"], tmp_path / "a.wav", tmp_path / "t")[:3] == [
         "espeak-ng", "-v", f"mb-{by_engine['mbrola'].voice.name}"]
+    assert sc.engine_command(by_engine["mbrola-accent"], tmp_path / "a.wav", tmp_path / "t")[:3] == [
+        "espeak-ng", "-v", f"mb-{by_engine['mbrola-accent'].voice.name}-en"]
 
 
 def test_install_hint_names_only_the_chosen_engines_and_the_non_free_ones():

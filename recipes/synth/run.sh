@@ -24,7 +24,8 @@
 #   --n-train N, --n-dev N, --n-test N, --n-unseen N   utterances per split (default 15000, 300, 300, 300)
 #   --seed N               seeds sentences, voices, speed, pitch, level and augmentation (default 0)
 #   --engines LIST         synthesisers (default: espeak-ng,flite,festival,mbrola,pico; the voice-disjoint test set
-#                          is spoken by held-out espeak-ng, flite and festival voices whichever engines train)
+#                          is spoken by held-out espeak-ng, flite and festival voices whichever engines train;
+#                          add mbrola-accent for 16 more recorded speakers reading English with a foreign accent)
 #   --effects LIST         training augmentation (default: speed,reverb,noise,telephone)
 #   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.5, 1)
 #   --ranges "NAME=LO,HI ..."  effect parameter ranges other than scripts/augment_corpus.py's (default: speed=0.8,1.2)

@@ -283,8 +283,10 @@ def engine_command(utt: Utterance, wav: Path, text_file: Path) -> list[str]:
     if voice.engine in ENGINE_PITCH:
         pitch = min(99, max(0, round(50 + ESPEAK_PITCH_PER_SEMITONE * utt.pitch)))
         speed = ["-s", str(round(ESPEAK_WPM * utt.speed)), "-p", str(pitch)]
-        name = {"espeak-ng": espeak_voice(voice.name, voice.variant), "mbrola": f"mb-{voice.name}",
-                "mbrola-accent": f"mb-{voice.name}-en"}[voice.engine]
+        if voice.engine == "espeak-ng":
+            name = espeak_voice(voice.name, voice.variant)
+        else:  # espeak-ng's MBROLA voice files: mb-us1, and mb-de1-en for a German voice reading English
+            name = f"mb-{voice.name}-en" if voice.engine == "mbrola-accent" else f"mb-{voice.name}"
         return ["espeak-ng", "-v", name, *speed, "-w", str(wav), text]
     if voice.engine == "pico":  # takes neither speed nor pitch: sox applies both
         return ["pico2wave", "-l", voice.name, "-w", str(wav), "--", text]

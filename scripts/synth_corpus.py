@@ -423,8 +423,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.engines = tuple(args.engines.split(","))
     if not args.engines or set(args.engines) - set(ENGINES):
         fail(f"--engines: expected a comma-separated subset of {','.join(ENGINES)}, got {','.join(args.engines)!r}")
-    if not args.fortunes.is_dir():
-        fail(f"--fortunes: {args.fortunes} is not a folder; get Debian's fortunes with: apt-get install -y fortunes")
     return args
 
 
@@ -433,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.packages:
         print(" ".join(p.rstrip("*") for p in packages(args.engines)))
         return 0
+    # Checked after --packages: stage 0 of run.sh asks for the package list on a machine without fortunes too.
+    if not args.fortunes.is_dir():
+        fail(f"--fortunes: {args.fortunes} is not a folder; get Debian's fortunes with: apt-get install -y fortunes")
     check_tools(args.engines)
     if args.check:
         print(f"found {', '.join(args.engines)}, their voices, sox and {args.fortunes}")

@@ -201,6 +201,16 @@ def test_install_hint_names_only_the_chosen_engines_and_the_non_free_ones():
     assert hint.startswith("apt-get install -y libttspico-utils sox (libttspico-utils are in Debian's contrib")
 
 
+def test_package_list_is_printed_on_a_machine_without_fortunes(tmp_path, capsys):
+    # run.sh stage 0 asks for the list before anything is installed, fortunes included
+    argv = ["--out", str(tmp_path / "c"), "--engines", "espeak-ng", "--fortunes", str(tmp_path / "none")]
+    assert sc.main([*argv, "--packages"]) == 0
+    assert capsys.readouterr().out.split() == ["espeak-ng", "sox"]
+    with pytest.raises(SystemExit):
+        sc.main([*argv, "--check"])
+    assert "apt-get install -y fortunes" in capsys.readouterr().err
+
+
 def test_split_folders_map_to_the_test_split_with_their_own_subset():
     assert split_of("test-seen") == split_of("test-unseen") == split_of("test-unseen-phone") == "test"
     assert split_of("train") == "train" and split_of("dev") == "dev"

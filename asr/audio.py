@@ -136,6 +136,43 @@ def compute_mfcc(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return mfcc.astype(np.float32)
 
 
+VTLP_HIGH_HZ = 4800.0  # at 16 kHz: warp linearly up to here, then bend so Nyquist maps to Nyquist (Jaitly & Hinton)
+
+
+def vtlp_frequencies(hz: np.ndarray, alpha: float, sample_rate: int) -> np.ndarray:
+    """Vocal tract length warp of frequencies (Hz): `alpha * f` below a boundary, then linear to Nyquist.
+
+    The boundary is `VTLP_HIGH_HZ * min(alpha, 1) / alpha`, scaled with the sample rate, so [0, Nyquist] maps
+    onto itself (Jaitly & Hinton 2013, "Vocal Tract Length Perturbation improves speech recognition").
+    """
+    nyquist = sample_rate / 2
+    high = VTLP_HIGH_HZ * sample_rate / 16000 * min(alpha, 1.0)
+    bend = high / alpha
+    upper = nyquist - (nyquist - high) / (nyquist - bend) * (nyquist - hz)
+    return np.where(hz <= bend, alpha * hz, upper)
+
+
+def cepstral_warp(cfg: FeatureConfig, alpha: float) -> np.ndarray:
+    """VTLP as a linear map of MFCC frames: float64 `[n_mfcc, n_mfcc]`, `warped = mfcc @ M`.
+
+    Each mel band of the warped spectrum reads the original log-mel envelope at its warped centre frequency
+    (linear interpolation between bands): DCT^-1 (cepstra -> envelope), resample, DCT. The envelope is smooth
+    at 13-20 cepstra, so this moves formants by `alpha` while pitch and timing stay; `alpha = 1` is the identity
+    (the truncated orthonormal DCT is exactly invertible on its own span). Per-utterance CMN commutes with it.
+    """
+    dct = _dct_matrix(cfg.n_mels, cfg.n_mfcc)  # [n_mels, n_mfcc]
+    mel_edges = np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(cfg.sample_rate / 2)), cfg.n_mels + 2)
+    centres = _mel_to_hz(mel_edges[1:-1])  # [n_mels] band centres in Hz
+    source = _hz_to_mel(vtlp_frequencies(centres, alpha, cfg.sample_rate))  # where each band reads, in mel
+    pos = np.clip((source - mel_edges[1]) / (mel_edges[1] - mel_edges[0]), 0.0, cfg.n_mels - 1)  # band index
+    lo = np.minimum(np.floor(pos).astype(np.int64), cfg.n_mels - 2)
+    w = pos - lo
+    interp = np.zeros((cfg.n_mels, cfg.n_mels))  # [n_mels out, n_mels in]
+    interp[np.arange(cfg.n_mels), lo] = 1.0 - w
+    interp[np.arange(cfg.n_mels), lo + 1] += w
+    return dct.T @ interp.T @ dct  # row-vector frames: mfcc [.., n_mfcc] -> envelope -> warped -> cepstra
+
+
 def is_silent(audio: np.ndarray) -> bool:
     """True when the audio is empty or its peak is below SILENCE_PEAK."""
     return audio.size == 0 or float(np.max(np.abs(audio))) < SILENCE_PEAK

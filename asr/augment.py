@@ -1,9 +1,13 @@
-"""Training-time augmentation of feature matrices: tempo perturbation and SpecAugment masks (numpy).
+"""Training-time augmentation of feature matrices: VTLP, tempo perturbation and SpecAugment masks (numpy).
 
     asr train --config configs/demo.yaml --set train.specaug_time_masks=2 --set train.tempo_perturb=0.1
 
-Both work on the prepared (unnormalised) MFCC `feats float32 [T, n_mfcc]`, so no audio is re-read:
+All work on the prepared (unnormalised) MFCC `feats float32 [T, n_mfcc]`, so no audio is re-read:
 
+- VTLP (vocal tract length perturbation, Jaitly & Hinton 2013): the mel axis of the spectral envelope is
+  warped by a factor uniform in `[1 - x, 1 + x]`, as a linear map of the cepstra (`asr.audio.cepstral_warp`),
+  so formants move as between a shorter and a longer vocal tract while pitch and tempo stay (unlike speed
+  perturbation, which moves all three).
 - tempo perturbation: the time axis is resampled by linear interpolation to `round(T / factor)` frames,
   `factor` uniform in `[1 - x, 1 + x]` (> 1 is faster speech). The frames' spectra are unchanged, as with
   sox `tempo` (not `speed`, which also shifts pitch). A factor that would leave fewer output frames than
@@ -21,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.config import TrainConfig
+from asr.audio import cepstral_warp
+from asr.config import FeatureConfig, TrainConfig
 
 MAX_TIME_MASK_FRACTION = 0.2  # one time mask never hides more than this share of an utterance
 
@@ -35,16 +40,18 @@ class Augmentation:
     time_width: int = 20  # widest time mask, frames
     freq_masks: int = 0  # SpecAugment coefficient masks per utterance
     freq_width: int = 4  # widest coefficient mask
+    vtlp: float = 0.0  # max relative mel-axis warp x: factor in [1 - x, 1 + x]
+    features: FeatureConfig = FeatureConfig()  # how the feats were made (VTLP needs the mel and DCT sizes)
 
     @classmethod
-    def from_config(cls, train: TrainConfig) -> Augmentation:
-        """The augmentation asked for by the `train` section."""
+    def from_config(cls, train: TrainConfig, features: FeatureConfig) -> Augmentation:
+        """The augmentation asked for by the `train` section, for feats made with `features`."""
         return cls(train.tempo_perturb, train.specaug_time_masks, train.specaug_time_width,
-                   train.specaug_freq_masks, train.specaug_freq_width)
+                   train.specaug_freq_masks, train.specaug_freq_width, train.vtlp, features)
 
     @property
     def active(self) -> bool:
-        return self.tempo > 0 or (self.time_masks > 0 and self.time_width > 0) or (
+        return self.vtlp > 0 or self.tempo > 0 or (self.time_masks > 0 and self.time_width > 0) or (
             self.freq_masks > 0 and self.freq_width > 0)
 
 
@@ -58,6 +65,12 @@ def stretch_time(feats: np.ndarray, n_out: int) -> np.ndarray:
     hi = np.minimum(lo + 1, n_in - 1)
     w = (pos - lo).astype(np.float32)[:, None]
     return (1.0 - w) * feats[lo] + w * feats[hi]
+
+
+def perturb_vtlp(feats: np.ndarray, rng: np.random.Generator, max_warp: float, features: FeatureConfig) -> np.ndarray:
+    """Warp the spectral envelope of `feats [T, n_mfcc]` by a random VTLP factor in [1 - x, 1 + x]."""
+    alpha = rng.uniform(1.0 - max_warp, 1.0 + max_warp)
+    return (feats @ cepstral_warp(features, alpha)).astype(np.float32)  # [T, n_mfcc] @ [n_mfcc, n_mfcc]
 
 
 def perturb_tempo(feats: np.ndarray, rng: np.random.Generator, max_change: float, min_frames: int) -> np.ndarray:
@@ -86,7 +99,9 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, aug: Augmentation,
 
 def augment(feats: np.ndarray, rng: np.random.Generator, aug: Augmentation, fill: np.ndarray,
             min_frames: int) -> np.ndarray:
-    """Tempo perturbation, then SpecAugment, of one utterance `feats [T, F]` -> `[T', F]`, T' >= min_frames."""
+    """VTLP, tempo perturbation, then SpecAugment, of one utterance `feats [T, F]` -> `[T', F]`, T' >= min_frames."""
+    if aug.vtlp > 0:
+        feats = perturb_vtlp(feats, rng, aug.vtlp, aug.features)
     if aug.tempo > 0:
         feats = perturb_tempo(feats, rng, aug.tempo, min_frames)
     if aug.time_masks or aug.freq_masks:

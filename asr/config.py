@@ -89,6 +89,7 @@ class TrainConfig:
     specaug_freq_masks: int = 0  # SpecAugment: masks over feature coefficients per utterance (0: off)
     specaug_freq_width: int = 4  # SpecAugment: widest coefficient mask
     tempo_perturb: float = 0.0  # stretch each utterance's time axis by a random factor in [1-x, 1+x] (0: off)
+    vtlp: float = 0.0  # vocal tract length perturbation: warp each utterance's mel axis by a factor in [1-x, 1+x]
     threads: int = 0  # TensorFlow intra-op threads; 0: auto, cores // 2 (the two LSTM directions run side by side)
     tensorboard: bool = True  # also log epochs to OUT/tensorboard (`tensorboard --logdir OUT`)
 
@@ -243,6 +244,8 @@ def _check_train(train: TrainConfig, where: str) -> None:
                            f"got {value!r}")
     if not 0.0 <= train.tempo_perturb < 0.5:
         raise AsrError(f"{where}: train.tempo_perturb must be in [0, 0.5), got {train.tempo_perturb}")
+    if not 0.0 <= train.vtlp < 0.3:
+        raise AsrError(f"{where}: train.vtlp must be in [0, 0.3), got {train.vtlp} (0.1 is the usual range)")
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -120,7 +120,7 @@ def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume:
     mixed = use_mixed_precision(cfg.train.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed,
-                         Augmentation.from_config(cfg.train), min_batch=cluster.num_replicas)
+                         Augmentation.from_config(cfg.train, data.features), min_batch=cluster.num_replicas)
     if len(source.rows) < cluster.num_replicas:
         raise AsrError(f"{data.dir}: {len(source.rows)} train utterances for {cluster.num_replicas} replicas")
     order = {"seed": cfg.train.seed, "batch_size": cfg.train.batch_size, "n_train": len(source.rows),

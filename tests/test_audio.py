@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from conftest import demo_flacs, write_tone
 
-from asr.audio import compute_mfcc, is_silent, load_audio, num_frames
+from asr.audio import _dct_matrix, cepstral_warp, compute_mfcc, is_silent, load_audio, num_frames, vtlp_frequencies
 from asr.config import FeatureConfig
 from asr.errors import AsrError
 
@@ -43,6 +43,33 @@ def test_cmn_removes_each_utterances_mean_and_so_a_fixed_gain():
     quiet = audio * 0.1  # -20 dB: a constant offset in every log-mel band, so in c0 only
     assert np.abs(compute_mfcc(quiet, CFG) - plain).max() > 10.0
     np.testing.assert_allclose(compute_mfcc(quiet, cmn), normed, atol=1e-2)
+
+
+def _envelope_peak(freq: float, alpha: float, cfg: FeatureConfig) -> int:
+    """Mel band where the (VTLP-warped) log-mel envelope of a sine at `freq` Hz peaks."""
+    t = np.arange(16000) / 16000
+    mfcc = compute_mfcc((0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), cfg) @ cepstral_warp(cfg, alpha)
+    return int((mfcc @ _dct_matrix(cfg.n_mels, cfg.n_mfcc).T).mean(axis=0).argmax())  # cepstra -> envelope
+
+
+def test_vtlp_warp_is_identity_at_one_and_maps_nyquist_to_itself():
+    for cfg in (FeatureConfig(n_mfcc=13, n_mels=80), FeatureConfig(n_mfcc=40, n_mels=40)):
+        np.testing.assert_allclose(cepstral_warp(cfg, 1.0), np.eye(cfg.n_mfcc), atol=1e-9)
+    hz = np.array([0.0, 1000.0, 8000.0])
+    for alpha in (0.8, 1.2):
+        warped = vtlp_frequencies(hz, alpha, 16000)
+        np.testing.assert_allclose(warped, [0.0, 1000.0 * alpha, 8000.0])
+        assert np.all(np.diff(vtlp_frequencies(np.linspace(0, 8000, 200), alpha, 16000)) > 0)  # monotonic
+
+
+@pytest.mark.parametrize("freq,alpha", [(1000.0, 1.2), (2000.0, 0.85)])
+def test_vtlp_moves_a_spectral_peak_where_the_warp_says(freq, alpha):
+    # Band i of the warped features reads the original spectrum at alpha * f_i, so a peak at f appears where a
+    # peak at f / alpha appears unwarped (within the one-band resolution of the filterbank).
+    cfg = FeatureConfig(n_mfcc=80, n_mels=80)
+    plain, warped, expected = (_envelope_peak(freq, 1.0, cfg), _envelope_peak(freq, alpha, cfg),
+                               _envelope_peak(freq / alpha, 1.0, cfg))
+    assert abs(warped - expected) <= 1 and abs(warped - plain) >= 3
 
 
 def test_load_demo_flac():

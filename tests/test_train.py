@@ -298,7 +298,7 @@ def test_mixed_precision_setting():
     has_gpu = bool(tf.config.list_logical_devices("GPU"))
     assert use_mixed_precision("auto") == has_gpu
     assert use_mixed_precision(True) and not use_mixed_precision(False)
-    for bad in ("train.mixed_precision=gpu", "train.strategy=horovod", "train.tempo_perturb=0.7"):
+    for bad in ("train.mixed_precision=gpu", "train.strategy=horovod", "train.tempo_perturb=0.7", "train.vtlp=0.5"):
         with pytest.raises(AsrError, match=bad.split("=")[0]):
             load_config(None, [bad])
 
@@ -419,6 +419,21 @@ def test_tempo_perturbation_stays_ctc_feasible():
     assert all(len(augment(feats, np.random.default_rng(s), aug, np.zeros(4), 98)) >= 98 for s in range(50))
 
 
+def test_vtlp_keeps_shape_and_cmn_and_varies_per_draw():
+    from asr.config import FeatureConfig
+
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(120, 13)).astype(np.float32)
+    feats -= feats.mean(axis=0)  # per-utterance CMN, as features.cmn makes them
+    aug = Augmentation(vtlp=0.1, features=FeatureConfig(n_mfcc=13, n_mels=80))
+    outs = [augment(feats, np.random.default_rng(s), aug, np.zeros(13), 0) for s in range(3)]
+    for out in outs:
+        assert out.shape == feats.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)  # a linear map keeps a zero mean
+        assert not np.allclose(out, feats, atol=1e-3)
+    assert not np.allclose(outs[0], outs[1])
+
+
 def test_spec_augment_masks_with_the_fill_value():
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(200, 20)).astype(np.float32) + 10.0
@@ -451,7 +466,7 @@ def test_batch_source_augmentation_is_reproducible_and_optional(tiny_prepared):
 
 
 def test_training_with_augmentation_runs(tiny_prepared, tmp_path):
-    cfg = run_config(tiny_prepared, tmp_path / "run", "train.epochs=1", "train.tempo_perturb=0.1",
+    cfg = run_config(tiny_prepared, tmp_path / "run", "train.epochs=1", "train.tempo_perturb=0.1", "train.vtlp=0.1",
                      "train.specaug_time_masks=2", "train.specaug_freq_masks=1", "train.tensorboard=false")
     train(cfg, verbose=0)
     assert not (tmp_path / "run" / "tensorboard").exists()

@@ -118,3 +118,23 @@ def test_cli_eval_user_errors(tiny_bundle, tiny_prepared, tiny_corpus):
     assert both.exit_code == 2 and "not both" in both.output
     bad = runner.invoke(app, ["eval", "-m", str(tiny_bundle), "--data", str(tiny_prepared), "--beam-width", "0"])
     assert bad.exit_code == 2 and "beam_width" in bad.output
+
+
+def test_warp_search_at_no_warp_scores_what_eval_scores(tiny_bundle, tiny_prepared, capsys):
+    import sys
+
+    from conftest import REPO
+
+    from asr.bundle import load_bundle
+    from asr.evaluate import evaluate
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import warp_search
+
+    result = warp_search.warp_search(str(tiny_bundle), str(tiny_prepared), "dev", None, [0.9, 1.0, 1.1])
+    report = evaluate(load_bundle(tiny_bundle), tiny_prepared, split="dev")
+    assert result["per_alpha"][1.0]["cer"] == pytest.approx(report["cer"])  # warp 1 is the identity
+    assert sum(result["chosen"]) == report["n_utts"]
+    assert result["per_alpha"][0.9]["chars"] != result["per_alpha"][1.0]["chars"]  # a warp changes the output
+    assert warp_search.main(["--model", str(tiny_bundle), "--data", str(tiny_prepared), "--split", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -79,12 +79,17 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
+def _mel_edges(cfg: FeatureConfig) -> np.ndarray:
+    """Band edges on the mel scale, `[n_mels + 2]`, evenly spaced from 0 Hz to Nyquist: band i has lower edge
+    i, centre i + 1 and upper edge i + 2."""
+    return np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(cfg.sample_rate / 2)), cfg.n_mels + 2)
+
+
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
     """Slaney-normalised triangular mel filters, float32 `[n_fft // 2 + 1, n_mels]` (librosa.filters.mel.T)."""
     fft_hz = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sample_rate)  # [F]
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(cfg.sample_rate / 2)),
-                                   cfg.n_mels + 2))  # [n_mels + 2]: lower edge, centre, upper edge of each band
+    edges = _mel_to_hz(_mel_edges(cfg))  # [n_mels + 2] in Hz
     width = np.diff(edges)
     ramps = edges[:, None] - fft_hz[None, :]  # [n_mels + 2, F]
     rising, falling = -ramps[:-2] / width[:-1, None], ramps[2:] / width[1:, None]
@@ -161,7 +166,7 @@ def cepstral_warp(cfg: FeatureConfig, alpha: float) -> np.ndarray:
     (the truncated orthonormal DCT is exactly invertible on its own span). Per-utterance CMN commutes with it.
     """
     dct = _dct_matrix(cfg.n_mels, cfg.n_mfcc)  # [n_mels, n_mfcc]
-    mel_edges = np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(cfg.sample_rate / 2)), cfg.n_mels + 2)
+    mel_edges = _mel_edges(cfg)
     centres = _mel_to_hz(mel_edges[1:-1])  # [n_mels] band centres in Hz
     source = _hz_to_mel(vtlp_frequencies(centres, alpha, cfg.sample_rate))  # where each band reads, in mel
     pos = np.clip((source - mel_edges[1]) / (mel_edges[1] - mel_edges[0]), 0.0, cfg.n_mels - 1)  # band index

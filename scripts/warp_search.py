@@ -55,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subset", default=None, help="corpus subset, e.g. test-unseen")
     parser.add_argument("--alphas", default="0.85,0.9,0.95,1.0,1.05,1.1,1.15", help="warp factors, comma-separated")
     args = parser.parse_args(argv)
-    alphas = [float(a) for a in args.alphas.split(",")]
+    try:
+        alphas = [float(a) for a in args.alphas.split(",")]
+    except ValueError:
+        parser.error(f"--alphas: expected comma-separated numbers such as 0.9,1.0,1.1, got {args.alphas!r}")
     try:
         result = warp_search(args.model, args.data, args.split, args.subset, alphas)
     except AsrError as err:

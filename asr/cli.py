@@ -68,18 +68,35 @@ def prepare(
     = False,
     num_shards: Annotated[int, typer.Option(help="Split the work across this many machines.")] = 1,
     shard_index: Annotated[int, typer.Option(help="This machine's part, 0 .. num-shards - 1.")] = 0,
+    like: Annotated[Optional[str], typer.Option(help="Prepare for fine-tuning this bundle (path or bundled name): "
+                                                     "its features, text rules and vocabulary.")] = None,
+    grow_vocab: Annotated[bool, typer.Option(help="With --like: add characters the bundle lacks to the vocabulary "
+                                                  "instead of skipping their transcripts.")] = False,
+    split_as: Annotated[Optional[str], typer.Option(help="Put the whole corpus in this split (train, dev or test), "
+                                                         "e.g. test for a corpus only to score.")] = None,
 ) -> None:
     """Read a corpus, normalise and split it, extract MFCC features, write manifests and vocabulary."""
-    from asr.config import load_config
+    from asr.config import load_config, with_options
     from asr.prepare import prepare as run_prepare
 
-    cfg = load_config(config, set_ or [])
-    result = run_prepare(corpus_dir, out, cfg, fmt, jobs, strict, num_shards, shard_index)
+    if grow_vocab and like is None:
+        raise AsrError("--grow-vocab extends a bundle's vocabulary: give the bundle with --like BUNDLE")
+    cfg = with_options(load_config(config, set_ or []), {"--split-as": ("prepare.split_as", split_as)})
+    parent = None
+    if like is not None:
+        from asr.finetune import like_config, read_parent
+
+        parent = read_parent(like)
+        cfg = like_config(cfg, parent)
+    result = run_prepare(corpus_dir, out, cfg, fmt, jobs, strict, num_shards, shard_index,
+                         base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab)
     if not result.counts:
         typer.echo(f"shard {shard_index}/{num_shards} done; run once more without --num-shards to finish {out}")
         return
     for split, n in result.counts.items():
         typer.echo(f"{split:>6}: {n} utterances, {result.hours[split]:.2f} h")
+    if not result.counts["train"] and cfg.prepare.split_as not in ("dev", "test"):
+        typer.echo("warning: no training utterances: this data can be scored (`asr eval --data`), not trained on")
     typer.echo(f"shards: {result.total_shards} ({result.reused_shards} reused from an earlier run)")
     if result.unseen:
         chars = "".join(sorted(set("".join(result.unseen.values()))))
@@ -99,6 +116,9 @@ def train(
     set_: SetOpt = None,
     data: Annotated[Optional[Path], typer.Option(help="Prepared data (overrides train.data_dir).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (overrides train.out_dir).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Fine-tune this bundle (path or bundled name, e.g. en-synth): "
+                                                     "its architecture, weights and CMVN; the config defaults to "
+                                                     "configs/finetune.yaml. Prepare the data with --like.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run directory's last checkpoint (after a crash, "
                                               "Ctrl-C or kill: loses at most train.checkpoint_minutes).")] = False,
 ) -> None:
@@ -107,13 +127,17 @@ def train(
     The run directory gets log.csv, curves.png and tensorboard/; train.strategy=mirrored|multi_worker trains on
     several devices or machines (see the README).
     """
-    from asr.config import load_config
+    from asr.config import load_config, with_options
     from asr.runtime import import_tensorflow
 
-    overrides = list(set_ or [])
-    overrides += [f"train.data_dir={data}"] if data else []
-    overrides += [f"train.out_dir={out}"] if out else []
-    cfg = load_config(config, overrides)  # a mistyped key fails here, before TensorFlow's ~3 s import
+    if init is not None:
+        from asr.finetune import load_init_config, read_parent
+
+        cfg = load_init_config(config, set_ or [], read_parent(init))
+    else:
+        cfg = load_config(config, set_ or [])  # a mistyped key fails here, before TensorFlow's ~3 s import
+    cfg = with_options(cfg, {"--data": ("train.data_dir", data and str(data)),
+                             "--out": ("train.out_dir", out and str(out))})
     import_tensorflow()
     from asr.train import train as run_train
 
@@ -169,12 +193,11 @@ def eval_(
 def _decode_config(config: Optional[Path], set_: Optional[list[str]], beam_width: Optional[int],
                    lm: Optional[Path]) -> Any:
     """The `decode` section of `--config`/`--set`, with the `--beam-width`/`--lm` shortcuts applied."""
-    from asr.config import load_config
+    from asr.config import load_config, with_options
 
-    overrides = list(set_ or [])
-    overrides += [f"decode.beam_width={beam_width}"] if beam_width is not None else []
-    overrides += [f"decode.lm_path={lm}"] if lm is not None else []
-    return load_config(config, overrides).decode
+    cfg = with_options(load_config(config, set_ or []), {"--beam-width": ("decode.beam_width", beam_width),
+                                                         "--lm": ("decode.lm_path", lm and str(lm))})
+    return cfg.decode
 
 
 @app.command()

@@ -20,6 +20,7 @@ import yaml
 
 from asr.errors import AsrError
 
+SPLITS = ("train", "dev", "test")  # the splits of prepared data, in this order
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -53,6 +54,7 @@ class PrepareConfig:
     max_duration: float = 30.0  # seconds; longer audio is skipped and reported
     min_duration: float = 0.1  # seconds; shorter audio is skipped and reported
     shard_size: int = 500  # utterances per feature shard: the unit of parallel and resumable work
+    split_as: str = ""  # train | dev | test: the whole corpus is that split ("": split folders, else fractions)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class TrainConfig:
     vtlp: float = 0.0  # vocal tract length perturbation: warp each utterance's mel axis by a factor in [1-x, 1+x]
     threads: int = 0  # TensorFlow intra-op threads; 0: auto, cores // 2 (the two LSTM directions run side by side)
     tensorboard: bool = True  # also log epochs to OUT/tensorboard (`tensorboard --logdir OUT`)
+    init: str = ""  # fine-tune: start from this bundle (path or bundled name): its architecture, weights, CMVN
+    freeze: str = ""  # comma-separated layer names kept fixed, e.g. "cmvn,conv,blstm0" (layers: `asr train` prints)
+    reset_output: bool = False  # with `init`: re-initialise the whole output layer instead of keeping known rows
 
 
 @dataclass(frozen=True)
@@ -223,12 +228,36 @@ def load_config(
     for text in overrides:
         data = _merge(data, parse_override(text))
         _build_named(data, f"--set {text}")
-    cfg = _build_named(data, where or "config")
+    return _validated(data, where or "config")
+
+
+def with_options(cfg: Config, options: dict[str, Any]) -> Config:
+    """`cfg` with typed values from command-line options, e.g. `{"--data": ("train.data_dir", "data/p #1")}`.
+
+    The values are checked like YAML values, naming the option, but never turned into text and parsed again
+    (a path with `#` stays a path). Options whose value is None are left out.
+    """
+    data = config_to_dict(cfg)
+    for option, (dotted, value) in options.items():
+        if value is None:
+            continue
+        section, key = dotted.split(".")
+        data = _merge(data, {section: {key: value}})
+        _build_named(data, option)
+    return _validated(data, "config")
+
+
+def _validated(data: dict, where: str) -> Config:
+    """The `Config` of a merged mapping, with the checks that types alone do not make."""
+    cfg = _build_named(data, where)
     if cfg.model.conv_stride < 1:
-        raise AsrError(f"{where or 'config'}: model.conv_stride must be >= 1, got {cfg.model.conv_stride}")
+        raise AsrError(f"{where}: model.conv_stride must be >= 1, got {cfg.model.conv_stride}")
     if cfg.model.conv_channels == 0 and cfg.model.conv_stride != 1:
         raise AsrError("model.conv_stride needs the Conv1D front end: set model.conv_channels > 0 or conv_stride: 1")
-    _check_train(cfg.train, where or "config")
+    _check_train(cfg.train, where)
+    if cfg.prepare.split_as not in ("", *SPLITS):
+        raise AsrError(f"{where}: prepare.split_as must be one of {', '.join(SPLITS)} (or empty), "
+                       f"got {cfg.prepare.split_as!r}")
     return cfg
 
 

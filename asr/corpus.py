@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.config import SPLITS
 from asr.errors import AsrError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au")
-SPLITS = ("train", "dev", "test")
 # Words in a folder/file name that mark a split; whole words only, so "validated" or "contest" mark none.
 SPLIT_WORDS = {"train": {"train", "training"}, "dev": {"dev", "devel", "development", "valid", "validation", "val"},
                "test": {"test", "testing", "eval", "evaluation"}}

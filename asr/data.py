@@ -34,9 +34,12 @@ def output_lengths(n_frames: np.ndarray | int, stride: int) -> np.ndarray:
 
 
 class PreparedData:
-    """Read access to a directory written by `asr prepare`."""
+    """Read access to a directory written by `asr prepare`.
 
-    def __init__(self, data_dir: str | Path):
+    `stats` replaces the data's own CMVN statistics: a fine-tuned model keeps its parent's (asr.finetune).
+    """
+
+    def __init__(self, data_dir: str | Path, stats: dict | None = None):
         self.dir = Path(data_dir)
         if not (self.dir / "vocab.json").is_file():
             raise AsrError(f"{self.dir}: not a prepared data directory (no vocab.json); run `asr prepare` first")
@@ -45,7 +48,7 @@ class PreparedData:
         self.text: TextConfig = section_from_dict(TextConfig, saved["text"], f"{self.dir}/config.yaml")
         self.prepared_stride: int = int(saved.get("model", {}).get("conv_stride", 1))
         self.vocab = Vocabulary.load(self.dir / "vocab.json")
-        self.stats = read_json(self.dir / "stats.json")
+        self.stats = stats if stats is not None else read_json(self.dir / "stats.json")
         self._shards: dict[str, np.ndarray] = {}
 
     def rows(self, split: str) -> list[dict]:
@@ -112,10 +115,10 @@ class BatchSource:
     """
 
     def __init__(self, data: PreparedData, split: str, batch_size: int, stride: int, seed: int | None,
-                 augmentation: Augmentation | None = None, min_batch: int = 1):
+                 augmentation: Augmentation | None = None, min_batch: int = 1, rows: list[dict] | None = None):
         self.data, self.stride, self.seed, self.batch_size = data, stride, seed, batch_size
         known = set(data.vocab.chars)
-        rows = data.rows(split)
+        rows = data.rows(split) if rows is None else rows  # `rows`: a part of the split (dev held out)
         # Only dev/test rows can hold characters no training text has (prepare reports them); they cannot
         # be encoded as labels, so a batch source over those splits leaves them out.
         self.rows = [r for r in rows if set(r["text"]) <= known]

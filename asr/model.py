@@ -26,6 +26,9 @@ import numpy as np
 
 from asr.config import ModelConfig, TrainConfig
 from asr.ctc import ctc_batch_loss, identity_loss
+from asr.errors import AsrError
+
+OUTPUT_LAYER = "probs"  # the Dense softmax: one column per vocabulary class (blank first)
 
 
 def build_model(cfg: ModelConfig, n_feats: int, n_classes: int, mean: Sequence[float], std: Sequence[float]) -> Any:
@@ -46,8 +49,25 @@ def build_model(cfg: ModelConfig, n_feats: int, n_classes: int, mean: Sequence[f
         x = keras.layers.Bidirectional(lstm, name=f"blstm{i}")(x)  # [B, T', 2 * units]
         x = keras.layers.Dropout(cfg.dropout, name=f"dropout{i}")(x)
     # float32 even under mixed precision: the softmax and the CTC loss need the range.
-    probs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
+    probs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name=OUTPUT_LAYER)(x)
     return keras.Model(feats, probs, name="asr")
+
+
+def weight_layers(model: Any) -> list[str]:
+    """Names of the layers that hold weights, input to output (what `train.freeze` can name)."""
+    return [layer.name for layer in model.layers if layer.weights]
+
+
+def freeze_layers(model: Any, names: str) -> list[str]:
+    """Keep the layers named in `names` ("conv,blstm0") fixed in training; returns them. Call before compiling."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    layers = weight_layers(model)
+    unknown = [n for n in wanted if n not in layers]
+    if unknown:
+        raise AsrError(f"train.freeze: no layer {unknown[0]!r} in this model (layers: {', '.join(layers)})")
+    for name in wanted:
+        model.get_layer(name).trainable = False
+    return wanted
 
 
 def build_training_model(model: Any) -> Any:

@@ -38,10 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, load_audio
-from asr.config import Config, config_to_dict, dump_yaml
+from asr.config import SPLITS, Config, config_to_dict, dump_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
 from asr.files import atomic_path, read_json, write_json, write_jsonl, write_text
+from asr.runtime import available_cores
 from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
 
 # Every reason an item can be skipped for, from reading the corpus to the vocabulary check.
@@ -205,15 +206,19 @@ def _write_shard(job: ShardJob, feats: list[np.ndarray], items: list[dict], skip
     return meta
 
 
-def normalise_transcripts(utts: list[Utterance], cfg: Config, strict: bool) -> tuple[list[Utterance], list[Skipped]]:
+def normalise_transcripts(utts: list[Utterance], cfg: Config, strict: bool,
+                          allowed: str | None = None) -> tuple[list[Utterance], list[Skipped]]:
     """Normalise transcripts (sorted by id); drop duplicate ids, empty and out-of-alphabet transcripts (reported).
 
-    With `strict`, any transcript with characters outside `text.alphabet` is an AsrError instead.
+    `allowed`: the characters a transcript may use (default `text.alphabet`; a parent bundle's vocabulary
+    under `--like`; "" allows any, for `--grow-vocab`). With `strict`, a transcript with other characters is an
+    AsrError instead.
     """
+    allowed = cfg.text.alphabet if allowed is None else allowed
     kept, skipped, seen = [], [], set()
     for utt in sorted(utts, key=lambda u: u.id):
         text = normalize_text(utt.text, cfg.text)
-        bad = out_of_alphabet(text, cfg.text.alphabet)
+        bad = out_of_alphabet(text, allowed) if allowed else ""
         if utt.id in seen:
             skipped.append(Skipped(utt.id, utt.audio, "duplicate id", "an earlier item has the same id"))
         elif not text:
@@ -244,8 +249,15 @@ def _hash_fraction(uid: str, seed: int) -> float:
 
 
 def assign_splits(utts: list[Utterance], cfg: Config) -> dict[str, list[Utterance]]:
-    """Use the corpus' own splits when it has any; otherwise a seeded hash split by id."""
-    splits: dict[str, list[Utterance]] = {"train": [], "dev": [], "test": []}
+    """`prepare.split_as` when set; else the corpus' own splits when it has any; else a seeded hash split by id.
+
+    A hash split that leaves dev empty (a corpus of a few minutes) moves the train utterances nearest to the
+    dev share there instead: at least one, `dev_fraction` of the corpus when that is more.
+    """
+    splits: dict[str, list[Utterance]] = {name: [] for name in SPLITS}
+    if cfg.prepare.split_as:
+        splits[cfg.prepare.split_as] = list(utts)
+        return splits
     own = any(u.split for u in utts)
     test, dev = cfg.prepare.test_fraction, cfg.prepare.dev_fraction
     for u in utts:
@@ -254,6 +266,12 @@ def assign_splits(utts: list[Utterance], cfg: Config) -> dict[str, list[Utteranc
             continue
         x = _hash_fraction(u.id, cfg.prepare.seed)
         splits["test" if x < test else "dev" if x < test + dev else "train"].append(u)
+    if not own and dev > 0 and not splits["dev"] and len(splits["train"]) > 1:
+        nearest = sorted(splits["train"], key=lambda u: _hash_fraction(u.id, cfg.prepare.seed))
+        n = min(max(1, round(dev * len(utts))), len(nearest) - 1)
+        moved = {u.id for u in nearest[:n]}
+        splits["dev"] = [u for u in splits["train"] if u.id in moved]
+        splits["train"] = [u for u in splits["train"] if u.id not in moved]
     return splits
 
 
@@ -358,7 +376,7 @@ def _stats(metas: list[dict], n_mfcc: int) -> dict:
 
 def _manifest_rows(jobs: list[ShardJob], metas: dict[str, dict]) -> tuple[dict[str, list[dict]], list[Skipped]]:
     """Manifest rows per split and the items the shards skipped, in shard order."""
-    rows: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
+    rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     skipped = []
     for job in jobs:
         split = job.name.rsplit("-", 1)[0]
@@ -379,10 +397,12 @@ def unseen_characters(rows: dict[str, list[dict]], vocab: Vocabulary) -> dict[st
 
 
 def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str, dict],
-                   skipped: list[Skipped]) -> PrepareResult:
+                   skipped: list[Skipped], base_vocab: Vocabulary | None) -> PrepareResult:
     """Manifests, stats, vocabulary, config and the skipped list from finished shards."""
     rows, shard_skipped = _manifest_rows(jobs, metas)
-    vocab = Vocabulary.from_texts((r["text"] for r in rows["train"]), cfg.text.alphabet)
+    train_texts = [r["text"] for r in rows["train"]]
+    vocab = Vocabulary.from_texts(train_texts, cfg.text.alphabet) if base_vocab is None else \
+        base_vocab.grown(train_texts)
     skipped = skipped + shard_skipped
     for split, split_rows in rows.items():
         write_jsonl(out / f"{split}.jsonl", split_rows)
@@ -425,24 +445,31 @@ def _check_arguments(corpus_dir: Path, out: Path, cfg: Config, n_jobs: int, num_
 
 
 def prepare(corpus_dir: str | Path, out_dir: str | Path, cfg: Config, fmt: str | None = None, n_jobs: int = 0,
-            strict: bool = False, num_shards: int = 1, shard_index: int = 0, progress: bool = True) -> PrepareResult:
+            strict: bool = False, num_shards: int = 1, shard_index: int = 0, progress: bool = True,
+            base_vocab: Vocabulary | None = None, grow_vocab: bool = False) -> PrepareResult:
     """Prepare `corpus_dir` into `out_dir` (see module docstring). `n_jobs=0` uses all cores.
 
     With `num_shards > 1`, only shards `k` with `k % num_shards == shard_index` are computed here; a final
     run without sharding (on the shared directory) reuses them all and writes the manifests.
-    Raises AsrError when nothing usable is found.
+    `base_vocab` (a parent bundle's, `asr prepare --like`) is the vocabulary the data must fit: transcripts
+    with other characters are skipped, or with `grow_vocab` the characters are appended to it (and to
+    `text.alphabet`). Raises AsrError when nothing usable is found.
     """
     out = Path(out_dir)
     _check_arguments(Path(corpus_dir), out, cfg, n_jobs, num_shards, shard_index)
-    n_jobs = n_jobs or len(os.sched_getaffinity(0))
+    n_jobs = n_jobs or available_cores()
     if n_jobs > 1:
         start_forkserver()
     listing = read_corpus(corpus_dir, fmt)
-    utts, skipped = normalise_transcripts(listing.utts, cfg, strict)
+    allowed = None if base_vocab is None else "" if grow_vocab else "".join(base_vocab.chars)
+    utts, skipped = normalise_transcripts(listing.utts, cfg, strict, allowed)
     skipped = listing.skipped + skipped
     if not utts:
         reasons = ", ".join(sorted({s.reason for s in skipped})) or "no audio with transcripts found"
         raise AsrError(f"{corpus_dir}: nothing usable to prepare ({listing.format} format; {reasons})")
+    if grow_vocab:  # the alphabet gains the new characters, so later normalisation (eval, transcribe) keeps them
+        cfg = replace(cfg, text=replace(cfg.text, alphabet=cfg.text.alphabet + out_of_alphabet(
+            "".join(u.text for u in utts), cfg.text.alphabet)))
     feats_dir = out / "feats"
     feats_dir.mkdir(parents=True, exist_ok=True)
     jobs = plan_shards(assign_splits(utts, cfg), cfg, feats_dir)
@@ -453,9 +480,9 @@ def prepare(corpus_dir: str | Path, out_dir: str | Path, cfg: Config, fmt: str |
         return PrepareResult({}, {}, skipped, reused, len(jobs))
     if num_shards == 1:  # with several machines on one directory, another may be writing a temporary now
         _remove_leftovers(out, jobs)
-    result = _write_outputs(out, cfg, jobs, metas, skipped)
+    result = _write_outputs(out, cfg, jobs, metas, skipped, base_vocab)
     result.reused_shards = reused
-    if not result.counts["train"]:
-        raise AsrError(f"{corpus_dir}: no usable training utterances ({len(result.skipped)} items skipped; "
+    if not sum(result.counts.values()):
+        raise AsrError(f"{corpus_dir}: no usable utterances ({len(result.skipped)} items skipped; "
                        f"reasons in {out / 'skipped.jsonl'})")
     return result

@@ -1,4 +1,4 @@
-"""TensorFlow start-up: imported once, quietly, with this project's runtime settings.
+"""Process runtime: TensorFlow imported once, quietly, with this project's settings; the usable cores.
 
     python -c "from asr.runtime import import_tensorflow; tf = import_tensorflow()"
 
@@ -28,6 +28,13 @@ def silenced_stderr_fd() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, e.g. Linux; else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def import_tensorflow() -> Any:

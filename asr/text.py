@@ -103,6 +103,11 @@ class Vocabulary:
         seen: set[str] = set().union(*map(set, texts))
         return cls(tuple(c for c in alphabet if c in seen))
 
+    def grown(self, texts: Iterable[str]) -> Vocabulary:
+        """This vocabulary followed by the characters of `texts` it lacks (sorted): known indices never move."""
+        new = sorted(set().union(*map(set, texts)) - set(self.chars))
+        return Vocabulary(self.chars + tuple(new))
+
     def save(self, path: str | Path) -> None:
         """Write `{"blank_index": 0, "chars": [...]}` as JSON."""
         write_json(path, {"blank_index": BLANK_INDEX, "chars": list(self.chars)})

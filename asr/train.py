@@ -21,7 +21,6 @@ training. Speed is measured by `scripts/bench_train.py` (audio-seconds per wall-
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -37,10 +36,19 @@ from asr.decoding import greedy_decode
 from asr.distribute import Cluster, any_worker, distribute_dataset, make_cluster
 from asr.errors import AsrError
 from asr.files import write_text
+from asr.finetune import Parent, check_architecture, check_data, init_weights, layer_weights, read_parent
 from asr.inference import Predictor
 from asr.metrics import error_rates
-from asr.model import build_model, build_training_model, compile_training_model, count_params
+from asr.model import (
+    build_model,
+    build_training_model,
+    compile_training_model,
+    count_params,
+    freeze_layers,
+    weight_layers,
+)
 from asr.runlog import LOG_FILE, RunLog, read_history
+from asr.runtime import available_cores
 
 BUNDLE_DIR = "bundle"
 __all__ = ["train", "score_split", "read_history", "intra_op_threads", "use_mixed_precision"]
@@ -59,6 +67,8 @@ class Run:
     source: BatchSource
     state: dict  # what checkpoint/state.json holds
     history: list[dict]  # rows of log.csv
+    dev_rows: list[dict]  # what selects the best model: the dev split, or train rows held out from training
+    parent: Parent | None  # fine-tuning: the bundle the weights started from
 
 
 def score_split(predictor: Predictor, data: PreparedData, rows: list[dict]) -> dict:
@@ -90,8 +100,7 @@ def intra_op_threads(threads: int) -> int:
     """
     if threads > 0:
         return threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // 2)
+    return max(1, available_cores() // 2)
 
 
 def _set_threads(threads: int) -> None:
@@ -112,28 +121,57 @@ def _check_data(cfg: Config, data: PreparedData) -> None:
                        f"for {data.dir}: re-run prepare with this config so CTC-infeasible items are filtered")
 
 
-def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume: bool) -> Run:
-    """Build and compile the models under the strategy; restore the checkpoint when resuming."""
+def split_dev(data: PreparedData) -> tuple[list[dict], list[dict]]:
+    """(train rows, dev rows). Without a dev split every 10th train utterance is held out (at least one), so the
+    model is never selected on what it trained on."""
+    train, dev = data.rows("train"), data.rows("dev")
+    if dev or len(train) < 2:
+        return train, dev
+    held = set(range(0, len(train), HOLD_OUT_EVERY))
+    print(f"warning: {data.dir} has no dev split: {len(held)} of {len(train)} train utterances are held out to "
+          "select the model (prepare with prepare.dev_fraction > 0 to choose them)", file=sys.stderr, flush=True)
+    return [r for i, r in enumerate(train) if i not in held], [r for i, r in enumerate(train) if i in held]
+
+
+HOLD_OUT_EVERY = 10  # without a dev split, every 10th train utterance selects the model instead
+
+
+def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume: bool, parent: Parent | None) -> Run:
+    """Build and compile the models under the strategy; start from the parent bundle, or from the checkpoint
+    when resuming."""
     import keras
 
     keras.utils.set_random_seed(cfg.train.seed)
     mixed = use_mixed_precision(cfg.train.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    train_rows, dev_rows = split_dev(data)
     source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed,
-                         Augmentation.from_config(cfg.train, data.features), min_batch=cluster.num_replicas)
+                         Augmentation.from_config(cfg.train, data.features), min_batch=cluster.num_replicas,
+                         rows=train_rows)
     if len(source.rows) < cluster.num_replicas:
         raise AsrError(f"{data.dir}: {len(source.rows)} train utterances for {cluster.num_replicas} replicas")
     order = {"seed": cfg.train.seed, "batch_size": cfg.train.batch_size, "n_train": len(source.rows),
              "steps_per_epoch": len(source)}
     state = {**order, "epoch": 0, "batch": 0, "best_cer": float("inf"), "best_epoch": 0, "wait": 0}
+    start = _parent_weights(parent) if parent is not None and not resume else None
     with cluster.strategy.scope():
         model = build_model(cfg.model, data.features.n_mfcc, data.vocab.size, data.stats["mean"], data.stats["std"])
+        if start is not None:
+            init_weights(model, start, cfg.train.reset_output)
+        freeze_layers(model, cfg.train.freeze)
         train_model = build_training_model(model)
         compile_training_model(train_model, cfg.train, len(source))
         if resume:
             state.update(load_checkpoint(out, train_model, order))
     history = [h for h in read_history(out / LOG_FILE) if int(h["epoch"]) <= state["epoch"]] if resume else []
-    return Run(cfg, data, out, cluster, model, train_model, source, state, history)
+    return Run(cfg, data, out, cluster, model, train_model, source, state, history, dev_rows, parent)
+
+
+def _parent_weights(parent: Parent) -> dict[str, list]:
+    """The parent bundle's weights per layer, read outside any distribution strategy."""
+    from asr.bundle import load_bundle
+
+    return layer_weights(load_bundle(parent.path).model)
 
 
 def _bundle_model(run: Run) -> Any:
@@ -155,8 +193,21 @@ def _bundle_model(run: Run) -> Any:
 
 def _save_best(run: Run, epoch: int, scores: dict) -> None:
     d = run.data
-    save_bundle(run.out / BUNDLE_DIR, _bundle_model(run), d.features, d.text, run.cfg.model, d.vocab, d.stats,
-                {"data_dir": str(d.dir), "epoch": epoch, "dev_cer": scores["cer"], "dev_wer": scores["wer"]})
+    info = {"data_dir": str(d.dir), "epoch": epoch, "dev_cer": scores["cer"], "dev_wer": scores["wer"],
+            "data": data_info(d, run.source.rows)}
+    if run.parent is not None:
+        info["parent"] = run.parent.info()
+    save_bundle(run.out / BUNDLE_DIR, _bundle_model(run), d.features, d.text, run.cfg.model, d.vocab, d.stats, info)
+
+
+def data_info(data: PreparedData, rows: list[dict]) -> dict:
+    """Provenance of the training data: where, how much, and a hash of its train manifest."""
+    import hashlib
+
+    manifest = (data.dir / "train.jsonl").read_bytes()
+    return {"dir": str(data.dir.resolve()), "train_utterances": len(rows),
+            "train_hours": round(sum(r["duration"] for r in rows) / 3600, 4),
+            "train_manifest_sha256": hashlib.sha256(manifest).hexdigest()}
 
 
 class EpochBook:
@@ -167,7 +218,7 @@ class EpochBook:
         cfg, data = run.cfg, run.data
         self.run, self.chief = run, run.cluster.is_chief
         self.predictor = Predictor(run.model, cfg.model.conv_stride, data.stats["mean"], cfg.decode.batch_size)
-        self.dev_rows = data.rows("dev") or data.rows("train")[:200]  # no dev split: score a train subset
+        self.dev_rows = run.dev_rows
         self.log = RunLog(run.out, run.history, cfg.train.tensorboard) if self.chief else None
         self.offset = 0  # batches of the first epoch done before this `fit` started (mid-epoch resume)
         self.stopped = False
@@ -286,22 +337,34 @@ def _summary(run: Run) -> str:
     s, c = run.state, run.cluster
     where = f"epoch {s['epoch'] + 1}" + (f", batch {s['batch'] + 1}" if s["batch"] else "")
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
-    return (f"model: {count_params(run.model):,} parameters; {len(run.source.rows)} train utterances, "
-            f"{len(run.source)} batches/epoch; strategy {c.name} ({c.num_replicas} replicas, {c.num_workers} "
-            f"workers); {keras.mixed_precision.global_policy().name}; {threads} intra-op threads; starting at {where}")
+    start = f"fine-tuning {run.parent.name}" if run.parent is not None else "random weights"
+    frozen = f" (frozen: {run.cfg.train.freeze})" if run.cfg.train.freeze else ""
+    layers = ", ".join(weight_layers(run.model))
+    return (f"model: {count_params(run.model):,} trainable parameters, {start}; layers {layers}{frozen}; "
+            f"{len(run.source.rows)} train utterances, {len(run.dev_rows)} dev; {len(run.source)} "
+            f"batches/epoch; strategy {c.name} ({c.num_replicas} replicas, {c.num_workers} workers); "
+            f"{keras.mixed_precision.global_policy().name}; {threads} intra-op threads; starting at {where}")
 
 
 def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
-    """Train per `cfg` (from the last checkpoint in `train.out_dir` if `resume`); returns the best bundle's path."""
+    """Train per `cfg` (from the last checkpoint in `train.out_dir` if `resume`); returns the best bundle's path.
+
+    With `train.init`, the run fine-tunes that bundle (asr/finetune.py): data and model section must fit it.
+    """
     import keras
 
     from asr.runtime import import_tensorflow
 
+    parent = read_parent(cfg.train.init) if cfg.train.init else None
+    if parent is not None:
+        check_architecture(cfg.model, parent)
+    data = PreparedData(cfg.train.data_dir, stats=parent.stats if parent else None)
+    if parent is not None:
+        check_data(parent, data)  # before TensorFlow starts: a mismatch costs no time
+    _check_data(cfg, data)
     import_tensorflow()
     _set_threads(cfg.train.threads)  # before anything starts TensorFlow's runtime
     cluster = make_cluster(cfg.train.strategy)
-    data = PreparedData(cfg.train.data_dir)
-    _check_data(cfg, data)
     out = Path(cfg.train.out_dir)
     if resume and not has_checkpoint(out):
         raise AsrError(f"--resume: no checkpoint in {out}; start without --resume")
@@ -311,7 +374,7 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
         write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
     policy = keras.mixed_precision.global_policy()
     try:
-        run = _setup(cfg, data, out, cluster, resume)
+        run = _setup(cfg, data, out, cluster, resume, parent)
         if cluster.is_chief:
             print(_summary(run), flush=True)
         _fit(run, verbose if cluster.is_chief else 0)

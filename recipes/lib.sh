@@ -87,21 +87,24 @@ prepare_stage() {
   $asr prepare "$2" --out "$data" --config "$config" --format "$3" --jobs "$4" ${overrides[@]+"${overrides[@]}"}
 }
 
-# train_stage N: asr train -> EXP, resuming from EXP/checkpoint after an interruption; skipped once finished.
+# train_stage N [ARG...]: asr train -> EXP (with ARGs, e.g. --init BUNDLE), resuming from EXP/checkpoint after an
+# interruption; skipped once finished.
 train_stage() {
   in_stages "$1" || return 0
+  local n=$1
+  shift
   if [ -f "$exp/.done" ]; then
-    echo "stage $1: $exp is trained already (delete $exp/.done to train again)"
+    echo "stage $n: $exp is trained already (delete $exp/.done to train again)"
     return 0
   fi
   local resume=()
   if [ -f "$exp/checkpoint/state.json" ]; then
     resume=(--resume)
-    echo "stage $1: asr train, resuming $exp"
+    echo "stage $n: asr train, resuming $exp"
   else
-    echo "stage $1: asr train -> $exp"
+    echo "stage $n: asr train -> $exp"
   fi
-  $asr train --config "$config" --data "$data" --out "$exp" ${overrides[@]+"${overrides[@]}"} \
+  $asr train --config "$config" --data "$data" --out "$exp" "$@" ${overrides[@]+"${overrides[@]}"} \
     ${resume[@]+"${resume[@]}"}
   touch "$exp/.done"
 }

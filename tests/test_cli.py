@@ -118,6 +118,14 @@ def test_train_without_prepared_data(tmp_path):
     assert_user_error(invoke("train", "--data", tmp_path / "nodata", "--out", tmp_path / "exp"), "nodata")
 
 
+def test_paths_are_values_never_parsed_as_yaml(tmp_path):
+    """`#` starts a YAML comment and `2024`, `yes`, `null` are YAML numbers, booleans and null: as option values
+    they are paths all the same."""
+    for name in ("p #1", "2024", "yes", "null"):
+        result = invoke("train", "--data", tmp_path / name, "--out", tmp_path / "exp")
+        assert_user_error(result, f"{tmp_path / name}: not a prepared data directory")
+
+
 def test_eval_with_a_non_bundle_directory(tiny_prepared, tmp_path):
     not_bundle = tmp_path / "not_a_bundle"
     not_bundle.mkdir()

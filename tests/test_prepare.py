@@ -221,7 +221,7 @@ def test_nothing_usable_is_a_clear_error(tmp_path):
     (chapter / "1-1.trans.txt").write_text("1-1-0 ONE\n1-1-1 TWO\n1-1-2 !!!\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["prepare", str(root), "--out", str(tmp_path / "data"), "--jobs", "1"])
     assert result.exit_code == 2
-    assert "error:" in result.output and "no usable training utterances" in result.output
+    assert "error:" in result.output and "no usable utterances" in result.output
     assert {r["reason"] for r in read_jsonl(tmp_path / "data" / "skipped.jsonl")} == {
         "unreadable audio", "silent audio", "empty transcript"}
     empty = tmp_path / "empty"
@@ -371,3 +371,27 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert clean.returncode == 0, clean.stderr
     assert snapshot(killed_dir) == snapshot(tmp_path / "clean")
+
+
+def test_split_as_puts_the_whole_corpus_in_one_split(folder_corpus, tmp_path):
+    result = CliRunner().invoke(app, ["prepare", str(folder_corpus), "--out", str(tmp_path / "d"), "--split-as",
+                                      "test", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(read_jsonl(tmp_path / "d" / "test.jsonl")) == 6
+    assert not read_jsonl(tmp_path / "d" / "train.jsonl") and not read_jsonl(tmp_path / "d" / "dev.jsonl")
+    assert "warning: no training" not in result.output  # asked for: only to be scored
+    result = CliRunner().invoke(app, ["prepare", str(folder_corpus), "--out", str(tmp_path / "e"), "--split-as",
+                                      "eval"])
+    assert result.exit_code == 2 and "prepare.split_as must be one of train, dev, test" in result.output
+
+
+def test_a_corpus_of_a_few_utterances_still_gets_a_dev_split():
+    from asr.corpus import Utterance
+    from asr.prepare import assign_splits
+
+    for n in (2, 5, 12, 30):
+        utts = [Utterance(f"u{k}", f"u{k}.wav", "a") for k in range(n)]
+        splits = assign_splits(utts, CFG)
+        assert splits["dev"] and splits["train"], (n, {k: len(v) for k, v in splits.items()})
+        assert sorted(u.id for s in splits.values() for u in s) == sorted(u.id for u in utts)
+        assert splits == assign_splits(utts, CFG)  # deterministic

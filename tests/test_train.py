@@ -491,3 +491,19 @@ def test_bench_flop_estimate_matches_the_model():
 def test_config_of_a_test_run_is_written(reference_run):
     saved = load_config(reference_run / "config.yaml")
     assert saved.train.epochs == EPOCHS and dataclasses.asdict(saved)["model"]["lstm_units"] == 32
+
+
+def test_without_a_dev_split_the_model_is_selected_on_held_out_train_utterances(tiny_prepared, tmp_path, capsys):
+    import shutil
+
+    from asr.train import HOLD_OUT_EVERY, split_dev
+
+    data_dir = tmp_path / "nodev"
+    shutil.copytree(tiny_prepared, data_dir)
+    (data_dir / "dev.jsonl").write_text("", encoding="utf-8")
+    train_rows, dev_rows = split_dev(PreparedData(data_dir))
+    all_train = PreparedData(data_dir).rows("train")
+    assert len(dev_rows) == -(-len(all_train) // HOLD_OUT_EVERY) and len(train_rows) + len(dev_rows) == len(all_train)
+    assert not {r["id"] for r in train_rows} & {r["id"] for r in dev_rows}
+    assert "no dev split" in capsys.readouterr().err
+    assert split_dev(PreparedData(tiny_prepared))[1] == PreparedData(tiny_prepared).rows("dev")  # a dev split is used

@@ -154,3 +154,27 @@ def test_missing_lm_file_is_a_user_error(tmp_path):
         return
     with pytest.raises(AsrError, match="not found"):
         Decoder(("a",), beam_width=4, lm_path=str(tmp_path / "none.arpa"))
+
+
+def test_lm_text_files_are_normalised_like_transcripts(tmp_path):
+    from asr.config import TextConfig
+    from asr.lm import read_sentences
+
+    path = tmp_path / "more.txt"
+    path.write_text("Press 3, then the POUND key!\n\nCafé au lait\nIt's   done.\n", encoding="utf-8")
+    assert read_sentences(path, TextConfig(numbers_to_words=True)) == ["press three then the pound key", "it's done"]
+    path.write_bytes(b"\xff\xfe bad")
+    with pytest.raises(AsrError, match="more.txt: cannot read it as UTF-8"):
+        read_sentences(path, TextConfig())
+
+
+@pytest.mark.skipif(not HAS_LM, reason="LM extra not installed (pip install '.[lm]')")
+def test_lm_of_data_and_text_knows_the_texts_words(tiny_prepared, tmp_path):
+    from asr.lm import build_lm_from_data
+
+    (tmp_path / "more.txt").write_text("the pound key\nplease hang up\n", encoding="utf-8")
+    arpa = build_lm_from_data(tiny_prepared, tmp_path / "lm.arpa", 2, texts=[tmp_path / "more.txt"]).read_text()
+    unigrams = {line.split("\t")[1] for line in arpa.split("\\1-grams:")[1].split("\\2-grams:")[0].splitlines()
+                if "\t" in line}
+    assert {"pound", "hang"} <= unigrams and "pound" not in build_lm_from_data(tiny_prepared, tmp_path / "x.arpa",
+                                                                                2).read_text()

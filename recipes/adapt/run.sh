@@ -15,8 +15,9 @@
 #   2  asr eval                  the base model on the test split: EXP/eval/before.json
 #   3  asr train --init BASE     fine-tune (configs/finetune.yaml) into EXP; resumes after an interruption
 #   4  asr eval                  the adapted model on the test split: EXP/eval/after.json
-#   5  asr lm + asr eval         a word 3-gram LM of the train transcripts, beam search with it:
-#                                EXP/eval/after-lm.json (needs `pip install '.[lm]'`; skipped without it)
+#   5  asr lm + asr eval         a word 3-gram LM of the train transcripts and general English text (--lm-text;
+#                                default: Debian's fortunes, if installed), beam search with it (decode section of
+#                                --config): EXP/eval/after-lm.json (needs `pip install '.[lm]'`; skipped without it)
 #   6  results table             EXP/results.md
 #   7  asr transcribe            the first test recording, with the adapted model
 #
@@ -25,6 +26,9 @@
 #   --config FILE          fine-tuning config (default: configs/finetune.yaml)
 #   --data DIR, --exp DIR  outputs (default: data/adapt/<corpus folder name>, exp/adapt/<corpus folder name>)
 #   --jobs N               feature-extraction processes (default 0: all cores)
+#   --lm-text FILE         sentences (one a line) to build the LM from besides the transcripts: text of your domain
+#                          and general English (default: sentences of /usr/share/games/fortunes, `apt-get install
+#                          fortunes`; none if it is missing)
 #   --set SECTION.KEY=VAL  config override for prepare and train (repeatable), e.g. --set train.epochs=10
 #   --stage N, --stop-stage M   first and last stage to run (default 0 and 7)
 # Environment: ASR (default: asr) is the toolkit command; PYTHON (default: python3) writes the results table.
@@ -36,10 +40,11 @@ source "$here/../lib.sh"  # option parsing, in_stages, die and the train stage
 stop_stage=7
 config=$here/../../configs/finetune.yaml
 base=en-synth
+lm_text=""
 
 case ${1:-} in -*|"") ;; *) data=data/adapt/$(basename "$1"); exp=exp/adapt/$(basename "$1") ;; esac  # defaults
 corpus_recipe_args "the folder of your recordings" "a folder of audio files with same-named .txt transcripts" \
-  "base" "$@"
+  "base lm-text" "$@"
 
 if in_stages 0; then
   echo "stage 0: check $corpus"
@@ -69,9 +74,17 @@ if in_stages 4; then adapt_eval 4 after "$exp/bundle"; fi
 
 if in_stages 5; then
   if "$python" -c "import kenlm, pyctcdecode, arpabo" 2>/dev/null; then
-    echo "stage 5: asr lm $data -> $exp/lm.arpa"
-    $asr lm "$data" --out "$exp/lm.arpa"
-    adapt_eval 5 after-lm "$exp/bundle" --lm "$exp/lm.arpa"
+    if [ -z "$lm_text" ] && [ -d /usr/share/games/fortunes ]; then
+      lm_text=$exp/general-english.txt
+      "$python" "$here/../../scripts/synth_text.py" 2>/dev/null | cut -f2 > "$lm_text"
+    fi
+    texts=()
+    if [ -n "$lm_text" ]; then texts=(--text "$lm_text"); else
+      echo "note: an LM of the transcripts alone knows few words; give --lm-text FILE or apt-get install fortunes"
+    fi
+    echo "stage 5: asr lm $data ${texts[*]+"${texts[*]}"} -> $exp/lm.arpa"
+    $asr lm "$data" --out "$exp/lm.arpa" ${texts[@]+"${texts[@]}"}
+    adapt_eval 5 after-lm "$exp/bundle" --lm "$exp/lm.arpa" --config "$config"
   else
     echo "stage 5: skipped: the LM needs the optional packages: pip install '.[lm]'"
   fi

@@ -23,7 +23,7 @@ from asr.text import Vocabulary
 
 MODEL_FILE = "model.keras"
 BUNDLED_MODELS = Path(__file__).parent / "models"  # bundles shipped inside the package, by name
-DEFAULT_MODEL = "en-synth"  # what `asr transcribe FILE` uses when no bundle is named
+DEFAULT_MODEL = "en-synth"  # what `asr transcribe FILE` uses when no --model is given
 
 
 def bundled_models() -> list[str]:
@@ -41,12 +41,13 @@ def resolve_bundle(name: str | Path) -> Path:
 
 
 def missing_file_error(path: Path, name: str) -> AsrError:
-    """The error for a directory that is not a bundle."""
+    """The error for a path that is not a bundle: it names the path and the valid choices."""
     names = ", ".join(bundled_models()) or "none installed"
     if str(path) == DEFAULT_MODEL and not bundled_models():
-        return AsrError(f"no bundled default model '{DEFAULT_MODEL}' is installed: name a bundle first, "
-                        "e.g. `asr transcribe exp/demo/bundle FILE` (make demo writes that one)")
-    return AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote "
+        return AsrError(f"no bundled default model '{DEFAULT_MODEL}' is installed: name a bundle with --model, "
+                        "e.g. `asr transcribe -m exp/demo/bundle FILE` (make demo writes that one)")
+    why = f"missing {name}" if path.exists() else "no such directory, nor a bundled model name"
+    return AsrError(f"{path}: not a model bundle ({why}); expected a bundle directory (`asr train` writes one) "
                     f"or a bundled model name ({names})")
 
 

@@ -145,7 +145,7 @@ def test_transcribe_skips_a_bad_file_and_prints_the_others(tiny_bundle, tmp_path
     good[0].write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio\n")
-    result = invoke("transcribe", tiny_bundle, good[0], bad, good[1], "--json")
+    result = invoke("transcribe", "-m", tiny_bundle, good[0], bad, good[1], "--json")
     assert result.exit_code == 1, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["path"] for r in rows) == sorted(map(str, good))
@@ -155,7 +155,7 @@ def test_transcribe_skips_a_bad_file_and_prints_the_others(tiny_bundle, tmp_path
 
 
 def test_transcribe_all_bad_files(tiny_bundle, tmp_path):
-    result = invoke("transcribe", tiny_bundle, tmp_path / "missing.wav")
+    result = invoke("transcribe", "-m", tiny_bundle, tmp_path / "missing.wav")
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "missing.wav" in result.stderr
@@ -163,7 +163,7 @@ def test_transcribe_all_bad_files(tiny_bundle, tmp_path):
 
 def test_transcribe_with_a_non_bundle(tmp_path):
     wav = write_tone(tmp_path / "a.wav")
-    assert_user_error(invoke("transcribe", tmp_path, wav), "bundle")
+    assert_user_error(invoke("transcribe", "--model", tmp_path, wav), "bundle")
 
 
 def test_user_error_in_a_real_process_is_one_line(tmp_path):
@@ -174,7 +174,7 @@ def test_user_error_in_a_real_process_is_one_line(tmp_path):
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
-def test_transcribe_without_a_bundle_uses_the_bundled_default_model(tiny_bundle, tmp_path, monkeypatch):
+def test_transcribe_without_a_model_uses_the_bundled_default_model(tiny_bundle, tmp_path, monkeypatch):
     import shutil
 
     import asr.bundle
@@ -182,12 +182,44 @@ def test_transcribe_without_a_bundle_uses_the_bundled_default_model(tiny_bundle,
     audio = tmp_path / "a.flac"
     audio.write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
     monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
-    missing = invoke("transcribe", audio)
-    assert missing.exit_code == 2 and "no bundled default model" in missing.stderr
+    assert_user_error(invoke("transcribe", audio), "no bundled default model", "--model")
     shutil.copytree(tiny_bundle, tmp_path / "models" / asr.bundle.DEFAULT_MODEL)
     by_default = invoke("transcribe", audio, "--json")
-    by_name = invoke("transcribe", asr.bundle.DEFAULT_MODEL, audio, "--json")
-    by_path = invoke("transcribe", tiny_bundle, audio, "--json")
+    by_name = invoke("transcribe", "-m", asr.bundle.DEFAULT_MODEL, audio, "--json")
+    by_path = invoke("transcribe", "--model", tiny_bundle, audio, "--json")
     assert by_default.exit_code == by_name.exit_code == by_path.exit_code == 0, by_default.output
     assert json.loads(by_default.stdout)["text"] == json.loads(by_name.stdout)["text"] == \
         json.loads(by_path.stdout)["text"]
+
+
+def test_transcribe_positional_arguments_are_all_inputs(tiny_bundle, tmp_path, monkeypatch):
+    """`asr transcribe DIR FILE`: the directory is an input like the file, never taken for a bundle."""
+    import shutil
+
+    import asr.bundle
+
+    monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / asr.bundle.DEFAULT_MODEL)
+    folder = tmp_path / "dirA"
+    folder.mkdir()
+    inside = write_tone(folder / "x.wav", seconds=0.5)
+    other = write_tone(tmp_path / "b.wav", seconds=0.6)
+    result = invoke("transcribe", folder, other, "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(inside), str(other)]
+
+
+@pytest.mark.parametrize("model", ["exp/base/bundl", "en-synht"])
+def test_transcribe_with_a_mistyped_model_fails_before_any_work(model, tmp_path):
+    """A model that does not exist is one error naming it and the choices, not the default model's transcript;
+    the inputs are not read (the missing one would otherwise be reported as skipped)."""
+    line = assert_user_error(invoke("transcribe", "-m", tmp_path / model, tmp_path / "missing.wav"),
+                             model, "not a model bundle", "bundled model name", "en-synth")
+    assert "missing.wav" not in line
+    assert_user_error(invoke("transcribe", "--model", model, tmp_path / "missing.wav"), model)
+
+
+def test_transcribe_help_names_the_model_as_an_option():
+    result = invoke("transcribe", "--help")
+    assert result.exit_code == 0
+    assert "--model" in result.stdout and "[BUNDLE]" not in result.stdout

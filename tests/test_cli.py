@@ -91,6 +91,18 @@ def test_wrong_type_in_set(tmp_path):
     assert_user_error(invoke("train", "--set", "train.epochs=many", "--data", tmp_path), "train.epochs", "many")
 
 
+def test_out_of_range_value_in_set(tmp_path):
+    line = assert_user_error(invoke("train", "--set", "train.batch_size=0", "--data", tmp_path), "train.batch_size",
+                             ">= 1", "got 0")
+    assert str(tmp_path) not in line  # the config is refused before the data is looked at
+
+
+def test_out_of_range_option_value(tmp_path):
+    """Refused with the config, before the model is loaded (this one is not a bundle: that error would follow)."""
+    assert_user_error(invoke("eval", "--model", tmp_path, "--data", tmp_path, "--beam-width", "0"),
+                      "decode.beam_width must be >= 1, got 0")
+
+
 def test_override_without_equals(tmp_path):
     assert_user_error(invoke("train", "--set", "train.epochs", "--data", tmp_path), "train.epochs")
 

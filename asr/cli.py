@@ -5,6 +5,8 @@
     asr train --config configs/demo.yaml
     asr eval --model exp/demo/bundle --data data/demo --report exp/demo/report.json
     asr transcribe -m exp/demo/bundle some.wav --json
+    asr models
+    asr --version
     asr export exp/demo/bundle --format tflite
     asr lm data/demo --out exp/demo/lm.arpa
     asr inspect data/demo --config configs/demo.yaml
@@ -35,6 +37,22 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: SECTION.KEY=VALUE.")]
 BeamOpt = Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search (decode.beam_width).")]
 LmOpt = Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from asr import __version__
+
+        typer.echo(f"asr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Options that come before the command."""
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -243,6 +261,19 @@ def transcribe(
     if failed:
         typer.echo(f"{failed} input(s) failed", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def models() -> None:
+    """List the bundled models (names for `asr transcribe -m`), each with a one-line summary."""
+    from asr.bundle import BUNDLED_MODELS, DEFAULT_MODEL, bundle_summary, bundled_models
+
+    names = bundled_models()
+    if not names:
+        typer.echo(f"no bundled models are installed (in {BUNDLED_MODELS})")
+    for name in names:
+        typer.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}: {bundle_summary(BUNDLED_MODELS / name)}")
 
 
 @app.command()

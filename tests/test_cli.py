@@ -15,7 +15,7 @@ from asr.cli import app
 from asr.errors import AsrError
 
 runner = CliRunner()
-COMMANDS = ("prepare", "train", "eval", "transcribe")
+COMMANDS = ("prepare", "train", "eval", "transcribe", "models")
 
 
 def invoke(*args: str | Path):
@@ -56,6 +56,42 @@ def test_python_dash_m_help_in_a_subprocess():
     for command in COMMANDS:
         assert command in proc.stdout
     assert proc.stderr == ""
+
+
+def test_version():
+    import asr
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"asr {asr.__version__}\n" == "asr 0.1.0\n"
+
+
+def test_models_lists_the_bundled_models_without_tensorflow():
+    code = ("import sys; from typer.testing import CliRunner; from asr.cli import app; "
+            "r = CliRunner().invoke(app, ['models']); print(r.stdout, end=''); "
+            "sys.exit(r.exit_code or 10 * ('tensorflow' in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["en-synth (default): the bundled English demonstration model; 16 kHz, "
+                                        "28 characters, 3 x BiLSTM-192, dev CER 10.9 %"]
+
+
+def test_models_summarises_each_bundle_from_its_files(tiny_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    import asr.bundle
+
+    monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
+    assert invoke("models").stdout.startswith("no bundled models are installed")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / "b-tiny")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / "a-card")
+    (tmp_path / "models" / "a-card" / "README.md").write_text("# a-card: a tiny test model\n\nMore text.\n")
+    (tmp_path / "models" / "a-card" / "train.json").write_text('{"dev_cer": 0.5}')
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    card, plain = result.stdout.splitlines()
+    assert card.startswith("a-card: a tiny test model; 16 kHz, ") and card.endswith(", dev CER 50.0 %")
+    assert plain.startswith("b-tiny: 16 kHz, ") and " characters, " in plain and "BiLSTM-" in plain
 
 
 def test_cli_import_does_not_load_tensorflow():

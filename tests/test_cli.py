@@ -199,7 +199,7 @@ def test_transcribe_skips_a_bad_file_and_prints_the_others(tiny_bundle, tmp_path
     assert sorted(r["path"] for r in rows) == sorted(map(str, good))
     assert all(isinstance(r["text"], str) for r in rows)
     assert {r["path"]: r["duration"] for r in rows}[str(good[1])] == pytest.approx(0.7, abs=1e-3)
-    assert "bad.wav" in result.stderr and "Traceback" not in result.output
+    assert f"skipped {bad}: cannot read audio {bad}: not audio" in result.stderr and "Traceback" not in result.output
 
 
 def test_transcribe_all_bad_files(tiny_bundle, tmp_path):

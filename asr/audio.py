@@ -44,11 +44,28 @@ def load_audio(path: str | Path, sample_rate: int, offset: float = 0.0, duration
             frames = -1 if duration is None else int(round(duration * rate))
             audio = f.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as err:
-        raise AsrError(f"cannot read audio {path}: {err}") from None
+        raise AsrError(f"cannot read audio {path}: {_unreadable_reason(Path(path), err)}") from None
     audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)  # [n, channels] -> [n]: mixed down
     if rate != sample_rate and audio.size:
         audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+SF_ERR_UNRECOGNISED_FORMAT = 1  # libsndfile's error code for "Format not recognised"
+
+
+def _unreadable_reason(path: Path, err: Exception) -> str:
+    """Why `path` could not be read, in words a user can act on (libsndfile says "System error" for a missing
+    file and "Format not recognised" for an empty one)."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "a directory, not an audio file"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if getattr(err, "code", None) == SF_ERR_UNRECOGNISED_FORMAT:
+        return "not audio, or an audio format libsndfile does not read (WAV, FLAC, OGG, MP3 and more are read)"
+    return str(err)
 
 
 def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -12,6 +12,7 @@ Loading never executes code from the bundle: YAML via `yaml.safe_load`, Keras wi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from asr.text import Vocabulary
 
 MODEL_FILE = "model.keras"
 BUNDLED_MODELS = Path(__file__).parent / "models"  # bundles shipped inside the package, by name
-DEFAULT_MODEL = "en-synth"  # what `asr transcribe FILE` uses when no bundle is named
+DEFAULT_MODEL = "en-synth"  # what `asr transcribe FILE` uses when no --model is given
 
 
 def bundled_models() -> list[str]:
@@ -41,12 +42,13 @@ def resolve_bundle(name: str | Path) -> Path:
 
 
 def missing_file_error(path: Path, name: str) -> AsrError:
-    """The error for a directory that is not a bundle."""
+    """The error for a path that is not a bundle: it names the path and the valid choices."""
     names = ", ".join(bundled_models()) or "none installed"
     if str(path) == DEFAULT_MODEL and not bundled_models():
-        return AsrError(f"no bundled default model '{DEFAULT_MODEL}' is installed: name a bundle first, "
-                        "e.g. `asr transcribe exp/demo/bundle FILE` (make demo writes that one)")
-    return AsrError(f"{path}: not a model bundle (missing {name}); pass the directory `asr train` wrote "
+        return AsrError(f"no bundled default model '{DEFAULT_MODEL}' is installed: name a bundle with --model, "
+                        "e.g. `asr transcribe -m exp/demo/bundle FILE` (make demo writes that one)")
+    why = f"missing {name}" if path.exists() else "no such directory, nor a bundled model name"
+    return AsrError(f"{path}: not a model bundle ({why}); expected a bundle directory (`asr train` writes one) "
                     f"or a bundled model name ({names})")
 
 
@@ -94,6 +96,27 @@ def read_bundle_config(path: Path) -> tuple[FeatureConfig, TextConfig, ModelConf
     return (section_from_dict(FeatureConfig, cfg.get("features", {}), where),
             section_from_dict(TextConfig, cfg.get("text", {}), where),
             section_from_dict(ModelConfig, cfg.get("model", {}), where))
+
+
+def bundle_summary(path: Path) -> str:
+    """One line about a bundle, read without TensorFlow: its card's title (README.md), then plain facts, e.g.
+    "the bundled English demonstration model; 16 kHz, 28 characters, 3 x BiLSTM-192, dev CER 10.9 %"."""
+    features, _, model_cfg = read_bundle_config(bundle_dir(path))
+    facts = [f"{features.sample_rate / 1000:g} kHz", f"{len(Vocabulary.load(path / 'vocab.json').chars)} characters",
+             f"{model_cfg.lstm_layers} x BiLSTM-{model_cfg.lstm_units}"]
+    info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
+    if isinstance(info.get("dev_cer"), (int, float)):
+        facts.append(f"dev CER {100 * info['dev_cer']:.1f} %")
+    title = _card_title(path)
+    return f"{title}; {', '.join(facts)}" if title else ", ".join(facts)
+
+
+def _card_title(path: Path) -> str:
+    """The first heading of the bundle's README.md without the bundle's own name ("# NAME — title" -> "title")."""
+    card = path / "README.md"
+    lines = card.read_text(encoding="utf-8").splitlines() if card.is_file() else []
+    heading = next((line.lstrip("#").strip() for line in lines if line.startswith("#")), "")
+    return re.sub(rf"^{re.escape(path.name)}\s*[—–:-]\s*", "", heading)
 
 
 def load_bundle(path: str | Path) -> Bundle:

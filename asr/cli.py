@@ -4,7 +4,9 @@
     asr prepare recipes/demo/corpus --out data/demo --config configs/demo.yaml
     asr train --config configs/demo.yaml
     asr eval --model exp/demo/bundle --data data/demo --report exp/demo/report.json
-    asr transcribe exp/demo/bundle some.wav --json
+    asr transcribe -m exp/demo/bundle some.wav --json
+    asr models
+    asr --version
     asr export exp/demo/bundle --format tflite
     asr lm data/demo --out exp/demo/lm.arpa
     asr inspect data/demo --config configs/demo.yaml
@@ -35,6 +37,22 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: SECTION.KEY=VALUE.")]
 BeamOpt = Annotated[Optional[int], typer.Option(help="1 = greedy; > 1 = prefix beam search (decode.beam_width).")]
 LmOpt = Annotated[Optional[Path], typer.Option(help="Word n-gram LM (ARPA) for beam search (decode.lm_path).")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from asr import __version__
+
+        typer.echo(f"asr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Options that come before the command."""
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -203,10 +221,11 @@ def _decode_config(config: Optional[Path], set_: Optional[list[str]], beam_width
 @app.command()
 @user_errors
 def transcribe(
-    model: Annotated[str, typer.Argument(help="Model bundle directory or bundled model name; may be left out "
-                                              "to use the bundled default model.", metavar="[BUNDLE]")],
-    inputs: Annotated[Optional[list[str]], typer.Argument(
-        help="Audio files, directories or glob patterns ('a/**/*.wav').", metavar="FILE|DIR|GLOB...")] = None,
+    inputs: Annotated[list[str], typer.Argument(
+        help="Audio files, directories or glob patterns ('a/**/*.wav').", metavar="FILE|DIR|GLOB...")],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Model bundle directory or bundled model name (`asr models` lists them; "
+                              "default: the bundled default model).", metavar="BUNDLE")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output_dir: Annotated[Optional[Path], typer.Option(help="Write one FILE.<format> per input here instead.")]
@@ -220,17 +239,16 @@ def transcribe(
     = "auto",
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
-    from asr.bundle import DEFAULT_MODEL, resolve_bundle
+    from asr.bundle import DEFAULT_MODEL, bundle_dir
     from asr.transcribe import FORMATS, format_transcript, transcribe_inputs
 
-    if not inputs or not resolve_bundle(model).is_dir():  # `asr transcribe a.wav ...`: the bundled default model
-        model, inputs = DEFAULT_MODEL, [model, *(inputs or [])]
+    bundle = bundle_dir(model or DEFAULT_MODEL)  # a mistyped --model fails here, before any input is read
 
     fmt = "json" if json_ else fmt
     if fmt not in FORMATS:
         raise AsrError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     failed, many = 0, len(inputs) > 1 or not Path(inputs[0]).is_file()  # a directory or pattern: name each file
-    for path, result in transcribe_inputs(model, inputs, _decode_config(config, set_, beam_width, lm), runtime):
+    for path, result in transcribe_inputs(bundle, inputs, _decode_config(config, set_, beam_width, lm), runtime):
         if isinstance(result, AsrError):
             failed += 1
             typer.echo(f"skipped {path}: {result}", err=True)
@@ -243,6 +261,19 @@ def transcribe(
     if failed:
         typer.echo(f"{failed} input(s) failed", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def models() -> None:
+    """List the bundled models (names for `asr transcribe -m`), each with a one-line summary."""
+    from asr.bundle import BUNDLED_MODELS, DEFAULT_MODEL, bundle_summary, bundled_models
+
+    names = bundled_models()
+    if not names:
+        typer.echo(f"no bundled models are installed (in {BUNDLED_MODELS})")
+    for name in names:
+        typer.echo(f"{name}{' (default)' if name == DEFAULT_MODEL else ''}: {bundle_summary(BUNDLED_MODELS / name)}")
 
 
 @app.command()

@@ -2,8 +2,8 @@
 
     asr train --config configs/demo.yaml --set train.epochs=3
 
-Unknown keys and wrong types are errors (`AsrError`) naming the file and key. YAML is read with
-`yaml.safe_load`, so a config can never construct objects or run code.
+Unknown keys, wrong types and numbers out of range (`RANGES`) are errors (`AsrError`) naming the file and
+key. YAML is read with `yaml.safe_load`, so a config can never construct objects or run code.
 """
 
 from __future__ import annotations
@@ -247,13 +247,64 @@ def with_options(cfg: Config, options: dict[str, Any]) -> Config:
     return _validated(data, "config")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a number: from `low` (up to `high`, if given), each end included or not."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False  # True: `low` itself is out of range (> low)
+    high_open: bool = True  # True: `high` itself is out of range (< high)
+    note: str = ""  # a hint appended to the error, e.g. the usual values
+
+    def __contains__(self, value: float) -> bool:
+        """Written as "inside", so that NaN is never in range."""
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+AT_LEAST_1, NON_NEGATIVE, POSITIVE = Range(1), Range(0), Range(0, low_open=True)
+FRACTION = Range(0, 1, high_open=False)  # [0, 1]
+
+RANGES: dict[str, Range] = {  # SECTION.KEY -> valid values, checked whenever a config is read
+    "features.sample_rate": AT_LEAST_1, "features.n_mfcc": AT_LEAST_1, "features.n_fft": AT_LEAST_1,
+    "features.hop_length": AT_LEAST_1, "features.n_mels": AT_LEAST_1,
+    "prepare.dev_fraction": FRACTION, "prepare.test_fraction": FRACTION, "prepare.shard_size": AT_LEAST_1,
+    "model.conv_channels": NON_NEGATIVE, "model.conv_kernel": AT_LEAST_1, "model.conv_stride": AT_LEAST_1,
+    "model.lstm_units": AT_LEAST_1, "model.lstm_layers": AT_LEAST_1, "model.dropout": Range(0, 1),
+    "train.epochs": AT_LEAST_1, "train.batch_size": AT_LEAST_1, "train.learning_rate": POSITIVE,
+    "train.warmup_epochs": NON_NEGATIVE, "train.clipnorm": NON_NEGATIVE, "train.patience": AT_LEAST_1,
+    "train.checkpoint_minutes": NON_NEGATIVE, "train.max_skipped_batches": NON_NEGATIVE,
+    "train.specaug_time_masks": NON_NEGATIVE, "train.specaug_time_width": NON_NEGATIVE,
+    "train.specaug_freq_masks": NON_NEGATIVE, "train.specaug_freq_width": NON_NEGATIVE,
+    "train.tempo_perturb": Range(0, 0.5), "train.vtlp": Range(0, 0.3, note=" (0.1 is the usual range)"),
+    "train.threads": NON_NEGATIVE,
+    "decode.beam_width": AT_LEAST_1, "decode.batch_size": AT_LEAST_1, "decode.chunk_seconds": POSITIVE,
+}
+
+
 def _validated(data: dict, where: str) -> Config:
     """The `Config` of a merged mapping, with the checks that types alone do not make."""
     cfg = _build_named(data, where)
-    if cfg.model.conv_stride < 1:
-        raise AsrError(f"{where}: model.conv_stride must be >= 1, got {cfg.model.conv_stride}")
+    for dotted, valid in RANGES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in valid:
+            raise AsrError(f"{where}: {dotted} must be {valid}, got {value}{valid.note}")
     if cfg.model.conv_channels == 0 and cfg.model.conv_stride != 1:
         raise AsrError("model.conv_stride needs the Conv1D front end: set model.conv_channels > 0 or conv_stride: 1")
+    if cfg.features.n_mfcc > cfg.features.n_mels:  # the DCT of n_mels bands has n_mels coefficients (as librosa)
+        raise AsrError(f"{where}: features.n_mfcc {cfg.features.n_mfcc} must be <= features.n_mels "
+                       f"{cfg.features.n_mels}")
+    if cfg.prepare.dev_fraction + cfg.prepare.test_fraction > 1:
+        raise AsrError(f"{where}: prepare.dev_fraction + prepare.test_fraction must be <= 1, got "
+                       f"{cfg.prepare.dev_fraction} + {cfg.prepare.test_fraction}")
     _check_train(cfg.train, where)
     if cfg.prepare.split_as not in ("", *SPLITS):
         raise AsrError(f"{where}: prepare.split_as must be one of {', '.join(SPLITS)} (or empty), "
@@ -265,16 +316,12 @@ TRAIN_CHOICES = {"strategy": ("default", "mirrored", "multi_worker"), "mixed_pre
 
 
 def _check_train(train: TrainConfig, where: str) -> None:
-    """Values of the `train` section that types alone do not constrain."""
+    """Values of the `train` section that are choices among names."""
     for key, choices in TRAIN_CHOICES.items():
         value = getattr(train, key)
         if not any(value is c or (isinstance(c, str) and value == c) for c in choices):
             raise AsrError(f"{where}: train.{key} must be one of {', '.join(map(str, choices)).lower()}, "
                            f"got {value!r}")
-    if not 0.0 <= train.tempo_perturb < 0.5:
-        raise AsrError(f"{where}: train.tempo_perturb must be in [0, 0.5), got {train.tempo_perturb}")
-    if not 0.0 <= train.vtlp < 0.3:
-        raise AsrError(f"{where}: train.vtlp must be in [0, 0.3), got {train.vtlp} (0.1 is the usual range)")
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -1,7 +1,7 @@
 """`asr transcribe` and the Python API: audio files -> text with word times and confidences.
 
-    asr transcribe exp/demo/bundle recipes/demo/corpus/test/101/1/101-1-0000.flac
-    asr transcribe exp/demo/bundle 'recordings/**/*.wav' --format json
+    asr transcribe -m exp/demo/bundle recipes/demo/corpus/test/101/1/101-1-0000.flac
+    asr transcribe -m exp/demo/bundle 'recordings/**/*.wav' --format json
 
     >>> import asr
     >>> m = asr.load_model("exp/demo/bundle")

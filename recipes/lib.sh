@@ -169,7 +169,7 @@ EOF
   fi
   audio=$(sed -n 1p <<< "$sample")
   echo "stage $n: asr transcribe $audio"
-  hyp=$($asr transcribe "$exp/bundle" "$audio")
+  hyp=$($asr transcribe -m "$exp/bundle" "$audio")
   echo "reference:  $(sed -n 2p <<< "$sample")"
   echo "transcript: $hyp"
 }

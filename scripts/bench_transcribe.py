@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_transcribe.py --bundle exp/demo/bundle [--default-model] [--forward]
 
-cold start   wall time of `asr transcribe BUNDLE five.wav` as a new process (process start to printed text),
+cold start   wall time of `asr transcribe -m BUNDLE five.wav` as a new process (process start to printed text),
              per runtime: LiteRT (needs BUNDLE/model.tflite; this script exports it into a copy of the bundle
              when missing) and TensorFlow. Target: <= 3 s.
 steady state RTF = wall seconds / audio seconds for 24 files of 5-10 s in one warm Recognizer, per runtime.
@@ -58,7 +58,7 @@ def cold_start(bundle: Path, wav: Path, runtime: str, repeats: int) -> list[floa
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = subprocess.run([ASR, "transcribe", str(bundle), str(wav), "--runtime", runtime],
+        out = subprocess.run([ASR, "transcribe", "-m", str(bundle), str(wav), "--runtime", runtime],
                              capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
         if out.returncode != 0:

@@ -129,6 +129,26 @@ def test_missing_file_names_the_file(tmp_path):
         load_audio(tmp_path / "nowhere.flac", 16000)
 
 
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("missing.flac", None, "no such file"),
+    ("empty.wav", b"", "empty file"),
+    ("text.wav", b"this is a text file, renamed\n", "not audio"),
+    ("junk.flac", b"fLaC junk", "not audio"),
+    ("folder.wav", "dir", "a directory"),
+])
+def test_unreadable_file_says_why(tmp_path, name, content, reason):
+    """In words a user can act on, not libsndfile's "System error" or "Format not recognised"."""
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(AsrError) as err:
+        load_audio(path, 16000)
+    assert str(err.value).startswith(f"cannot read audio {path}: {reason}")
+    assert "System error" not in str(err.value) and "Format not recognised" not in str(err.value)
+
+
 def test_is_silent():
     assert is_silent(np.zeros(100, np.float32))
     assert is_silent(np.zeros(0, np.float32))

@@ -39,7 +39,7 @@ def references() -> dict[str, str]:
 
 
 def transcribe(paths: list[Path]) -> dict[str, str]:
-    """`asr transcribe FILE...` in a fresh process, naming no bundle: utterance id -> text."""
+    """`asr transcribe FILE...` in a fresh process, with no --model: utterance id -> text."""
     proc = subprocess.run([sys.executable, "-m", "asr", "transcribe", *map(str, paths), "--format", "json"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr

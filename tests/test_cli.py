@@ -15,7 +15,7 @@ from asr.cli import app
 from asr.errors import AsrError
 
 runner = CliRunner()
-COMMANDS = ("prepare", "train", "eval", "transcribe")
+COMMANDS = ("prepare", "train", "eval", "transcribe", "models")
 
 
 def invoke(*args: str | Path):
@@ -58,6 +58,42 @@ def test_python_dash_m_help_in_a_subprocess():
     assert proc.stderr == ""
 
 
+def test_version():
+    import asr
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"asr {asr.__version__}\n" == "asr 0.1.0\n"
+
+
+def test_models_lists_the_bundled_models_without_tensorflow():
+    code = ("import sys; from typer.testing import CliRunner; from asr.cli import app; "
+            "r = CliRunner().invoke(app, ['models']); print(r.stdout, end=''); "
+            "sys.exit(r.exit_code or 10 * ('tensorflow' in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["en-synth (default): the bundled English demonstration model; 16 kHz, "
+                                        "28 characters, 3 x BiLSTM-192, dev CER 10.9 %"]
+
+
+def test_models_summarises_each_bundle_from_its_files(tiny_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    import asr.bundle
+
+    monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
+    assert invoke("models").stdout.startswith("no bundled models are installed")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / "b-tiny")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / "a-card")
+    (tmp_path / "models" / "a-card" / "README.md").write_text("# a-card: a tiny test model\n\nMore text.\n")
+    (tmp_path / "models" / "a-card" / "train.json").write_text('{"dev_cer": 0.5}')
+    result = invoke("models")
+    assert result.exit_code == 0, result.output
+    card, plain = result.stdout.splitlines()
+    assert card.startswith("a-card: a tiny test model; 16 kHz, ") and card.endswith(", dev CER 50.0 %")
+    assert plain.startswith("b-tiny: 16 kHz, ") and " characters, " in plain and "BiLSTM-" in plain
+
+
 def test_cli_import_does_not_load_tensorflow():
     code = "import sys, asr, asr.cli; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
@@ -89,6 +125,18 @@ def test_unknown_config_key_in_file(folder_corpus, tmp_path):
 
 def test_wrong_type_in_set(tmp_path):
     assert_user_error(invoke("train", "--set", "train.epochs=many", "--data", tmp_path), "train.epochs", "many")
+
+
+def test_out_of_range_value_in_set(tmp_path):
+    line = assert_user_error(invoke("train", "--set", "train.batch_size=0", "--data", tmp_path), "train.batch_size",
+                             ">= 1", "got 0")
+    assert str(tmp_path) not in line  # the config is refused before the data is looked at
+
+
+def test_out_of_range_option_value(tmp_path):
+    """Refused with the config, before the model is loaded (this one is not a bundle: that error would follow)."""
+    assert_user_error(invoke("eval", "--model", tmp_path, "--data", tmp_path, "--beam-width", "0"),
+                      "decode.beam_width must be >= 1, got 0")
 
 
 def test_override_without_equals(tmp_path):
@@ -145,17 +193,17 @@ def test_transcribe_skips_a_bad_file_and_prints_the_others(tiny_bundle, tmp_path
     good[0].write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio\n")
-    result = invoke("transcribe", tiny_bundle, good[0], bad, good[1], "--json")
+    result = invoke("transcribe", "-m", tiny_bundle, good[0], bad, good[1], "--json")
     assert result.exit_code == 1, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(r["path"] for r in rows) == sorted(map(str, good))
     assert all(isinstance(r["text"], str) for r in rows)
     assert {r["path"]: r["duration"] for r in rows}[str(good[1])] == pytest.approx(0.7, abs=1e-3)
-    assert "bad.wav" in result.stderr and "Traceback" not in result.output
+    assert f"skipped {bad}: cannot read audio {bad}: not audio" in result.stderr and "Traceback" not in result.output
 
 
 def test_transcribe_all_bad_files(tiny_bundle, tmp_path):
-    result = invoke("transcribe", tiny_bundle, tmp_path / "missing.wav")
+    result = invoke("transcribe", "-m", tiny_bundle, tmp_path / "missing.wav")
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "missing.wav" in result.stderr
@@ -163,7 +211,7 @@ def test_transcribe_all_bad_files(tiny_bundle, tmp_path):
 
 def test_transcribe_with_a_non_bundle(tmp_path):
     wav = write_tone(tmp_path / "a.wav")
-    assert_user_error(invoke("transcribe", tmp_path, wav), "bundle")
+    assert_user_error(invoke("transcribe", "--model", tmp_path, wav), "bundle")
 
 
 def test_user_error_in_a_real_process_is_one_line(tmp_path):
@@ -174,7 +222,7 @@ def test_user_error_in_a_real_process_is_one_line(tmp_path):
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
-def test_transcribe_without_a_bundle_uses_the_bundled_default_model(tiny_bundle, tmp_path, monkeypatch):
+def test_transcribe_without_a_model_uses_the_bundled_default_model(tiny_bundle, tmp_path, monkeypatch):
     import shutil
 
     import asr.bundle
@@ -182,12 +230,44 @@ def test_transcribe_without_a_bundle_uses_the_bundled_default_model(tiny_bundle,
     audio = tmp_path / "a.flac"
     audio.write_bytes(demo_flacs(1, "test")[0][0].read_bytes())
     monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
-    missing = invoke("transcribe", audio)
-    assert missing.exit_code == 2 and "no bundled default model" in missing.stderr
+    assert_user_error(invoke("transcribe", audio), "no bundled default model", "--model")
     shutil.copytree(tiny_bundle, tmp_path / "models" / asr.bundle.DEFAULT_MODEL)
     by_default = invoke("transcribe", audio, "--json")
-    by_name = invoke("transcribe", asr.bundle.DEFAULT_MODEL, audio, "--json")
-    by_path = invoke("transcribe", tiny_bundle, audio, "--json")
+    by_name = invoke("transcribe", "-m", asr.bundle.DEFAULT_MODEL, audio, "--json")
+    by_path = invoke("transcribe", "--model", tiny_bundle, audio, "--json")
     assert by_default.exit_code == by_name.exit_code == by_path.exit_code == 0, by_default.output
     assert json.loads(by_default.stdout)["text"] == json.loads(by_name.stdout)["text"] == \
         json.loads(by_path.stdout)["text"]
+
+
+def test_transcribe_positional_arguments_are_all_inputs(tiny_bundle, tmp_path, monkeypatch):
+    """`asr transcribe DIR FILE`: the directory is an input like the file, never taken for a bundle."""
+    import shutil
+
+    import asr.bundle
+
+    monkeypatch.setattr(asr.bundle, "BUNDLED_MODELS", tmp_path / "models")
+    shutil.copytree(tiny_bundle, tmp_path / "models" / asr.bundle.DEFAULT_MODEL)
+    folder = tmp_path / "dirA"
+    folder.mkdir()
+    inside = write_tone(folder / "x.wav", seconds=0.5)
+    other = write_tone(tmp_path / "b.wav", seconds=0.6)
+    result = invoke("transcribe", folder, other, "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(inside), str(other)]
+
+
+@pytest.mark.parametrize("model", ["exp/base/bundl", "en-synht"])
+def test_transcribe_with_a_mistyped_model_fails_before_any_work(model, tmp_path):
+    """A model that does not exist is one error naming it and the choices, not the default model's transcript;
+    the inputs are not read (the missing one would otherwise be reported as skipped)."""
+    line = assert_user_error(invoke("transcribe", "-m", tmp_path / model, tmp_path / "missing.wav"),
+                             model, "not a model bundle", "bundled model name", "en-synth")
+    assert "missing.wav" not in line
+    assert_user_error(invoke("transcribe", "--model", model, tmp_path / "missing.wav"), model)
+
+
+def test_transcribe_help_names_the_model_as_an_option():
+    result = invoke("transcribe", "--help")
+    assert result.exit_code == 0
+    assert "--model" in result.stdout and "[BUNDLE]" not in result.stdout

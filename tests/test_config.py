@@ -154,10 +154,70 @@ def test_dump_and_reload_round_trip(tmp_path):
     assert load_config(write(tmp_path, dump_yaml(config_to_dict(cfg)))) == cfg
 
 
-@pytest.mark.parametrize(("written", "value"), [("1e-3", 1e-3), ("5E-4", 5e-4), ("2.5e2", 250.0), ("-1e1", -10.0)])
+@pytest.mark.parametrize(("written", "value"), [("1e-3", 1e-3), ("5E-4", 5e-4), ("2.5e2", 250.0), ("+1e1", 10.0)])
 def test_exponent_floats_without_a_dot(tmp_path, written, value):
     """YAML 1.1 reads `1e-3` as a string; a float field accepts it, in the file and in --set."""
     assert load_config(write(tmp_path, f"train:\n  learning_rate: {written}\n")).train.learning_rate == value
     assert load_config(None, [f"train.learning_rate={written}"]).train.learning_rate == value
+    assert load_config(None, [f"decode.lm_beta=-{written.lstrip('+')}"]).decode.lm_beta == -value  # may be negative
     with pytest.raises(AsrError, match="train.epochs"):
         load_config(None, [f"train.epochs={written}"])  # an int field does not
+
+
+@pytest.mark.parametrize(("override", "valid"), [
+    ("train.batch_size=0", ">= 1"), ("train.epochs=0", ">= 1"), ("train.learning_rate=0", "> 0"),
+    ("train.learning_rate=-1e-3", "> 0"), ("train.warmup_epochs=-1", ">= 0"), ("train.clipnorm=-0.5", ">= 0"),
+    ("train.patience=0", ">= 1"), ("train.checkpoint_minutes=-1", ">= 0"), ("train.max_skipped_batches=-1", ">= 0"),
+    ("train.threads=-2", ">= 0"), ("train.specaug_time_masks=-1", ">= 0"), ("train.specaug_time_width=-1", ">= 0"),
+    ("train.specaug_freq_masks=-1", ">= 0"), ("train.specaug_freq_width=-1", ">= 0"),
+    ("train.tempo_perturb=0.7", "in [0, 0.5)"), ("train.vtlp=0.5", "in [0, 0.3)"),
+    ("model.dropout=1", "in [0, 1)"), ("model.dropout=-0.1", "in [0, 1)"), ("model.lstm_units=0", ">= 1"),
+    ("model.lstm_layers=0", ">= 1"), ("model.conv_channels=-1", ">= 0"), ("model.conv_kernel=0", ">= 1"),
+    ("model.conv_stride=0", ">= 1"),
+    ("features.sample_rate=0", ">= 1"), ("features.n_mfcc=0", ">= 1"), ("features.n_fft=0", ">= 1"),
+    ("features.hop_length=0", ">= 1"), ("features.n_mels=0", ">= 1"),
+    ("prepare.dev_fraction=-0.1", "in [0, 1]"), ("prepare.test_fraction=1.5", "in [0, 1]"),
+    ("prepare.shard_size=0", ">= 1"),
+    ("decode.beam_width=0", ">= 1"), ("decode.batch_size=0", ">= 1"), ("decode.chunk_seconds=0", "> 0"),
+    ("train.learning_rate=.nan", "> 0"),  # NaN compares false with everything: never in range
+])
+def test_out_of_range_value_names_the_key_and_the_range(override, valid):
+    key, value = override.split("=")
+    with pytest.raises(AsrError) as err:
+        load_config(None, [override])
+    message = str(err.value)
+    assert f"{key} must be {valid}, got " in message and "\n" not in message
+
+
+@pytest.mark.parametrize("override", ["model.dropout=0", "train.warmup_epochs=0", "train.clipnorm=0",
+                                      "train.threads=0", "prepare.dev_fraction=1", "model.conv_channels=0",
+                                      "decode.chunk_seconds=0.5", "train.learning_rate=1e-9"])
+def test_values_on_the_edge_of_their_range_are_accepted(override):
+    stride = ["model.conv_stride=1"] if override.startswith("model.conv_channels") else []
+    fractions = ["prepare.test_fraction=0"] if override.startswith("prepare.dev") else []
+    load_config(None, [override, *stride, *fractions])
+
+
+def test_range_errors_name_the_file(tmp_path):
+    path = write(tmp_path, "train:\n  batch_size: -4\n")
+    with pytest.raises(AsrError, match=rf"^{path}: train\.batch_size must be >= 1, got -4$"):
+        load_config(path)
+
+
+def test_fractions_must_leave_room_for_each_other():
+    with pytest.raises(AsrError, match=r"prepare\.dev_fraction \+ prepare\.test_fraction must be <= 1"):
+        load_config(None, ["prepare.dev_fraction=0.6", "prepare.test_fraction=0.5"])
+    assert load_config(None, ["prepare.dev_fraction=0.5", "prepare.test_fraction=0.5"]).prepare.dev_fraction == 0.5
+
+
+def test_more_mfcc_than_mel_bands_is_refused():
+    with pytest.raises(AsrError, match=r"features\.n_mfcc 41 must be <= features\.n_mels 40"):
+        load_config(None, ["features.n_mfcc=41"])
+    assert load_config(None, ["features.n_mfcc=40"]).features.n_mfcc == 40
+
+
+def test_command_line_options_are_range_checked():
+    from asr.config import with_options
+
+    with pytest.raises(AsrError, match=r"decode\.beam_width must be >= 1, got 0"):
+        with_options(Config(), {"--beam-width": ("decode.beam_width", 0)})

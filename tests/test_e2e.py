@@ -57,13 +57,13 @@ def test_prepare_train_eval_transcribe(librispeech_corpus, tmp_path):
     assert "CER" in result.stdout
 
     audio = [p for p, _ in demo_flacs(2, "test")] + [write_tone(tmp_path / "tone.wav", seconds=0.5, rate=8000)]
-    result = invoke("transcribe", bundle, *audio, "--json")
+    result = invoke("transcribe", "-m", bundle, *audio, "--json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["path"] for r in rows] == [str(p) for p in audio]
     assert all(set(r) >= {"path", "text", "duration"} and isinstance(r["text"], str) for r in rows)
 
-    result = invoke("transcribe", bundle, audio[0])  # one file, no --json: just the text
+    result = invoke("transcribe", "-m", bundle, audio[0])  # one file, no --json: just the text
     assert result.exit_code == 0
     assert result.stdout.strip() == rows[0]["text"]
 
@@ -78,9 +78,9 @@ def test_prepare_folder_corpus_splits_by_hash(tmp_path):
 
 
 def test_transcribe_in_a_subprocess(tiny_bundle):
-    """The installed entry point, as a user runs it: `python -m asr transcribe BUNDLE FILE`."""
+    """The installed entry point, as a user runs it: `python -m asr transcribe -m BUNDLE FILE`."""
     flac = demo_flacs(1, "test")[0][0]
-    proc = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(tiny_bundle), str(flac), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "asr", "transcribe", "-m", str(tiny_bundle), str(flac), "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=180)
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)

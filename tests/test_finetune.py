@@ -123,7 +123,7 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(adapt_data: Path, tmp
     assert info["data"]["train_utterances"] == len((adapt_data / "train.jsonl").read_text().splitlines())
     assert "parent" not in json.loads((scratch / "bundle" / "train.json").read_text())
     # the child is a bundle like any other
-    result = cli("transcribe", tuned / "bundle", demo_flacs(1, "test")[0][0])
+    result = cli("transcribe", "-m", tuned / "bundle", demo_flacs(1, "test")[0][0])
     assert result.exit_code == 0 and result.output.strip(), result.output
 
 

@@ -113,7 +113,7 @@ def test_bad_files_are_skipped_and_reported(recognizer, speech, tmp_path):
 
 def test_cli_transcribe_many_with_a_bad_file(tiny_bundle, speech, tmp_path):
     (tmp_path / "bad.flac").write_bytes(b"fLaC junk")
-    result = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech), str(tmp_path / "bad.flac"),
+    result = runner.invoke(app, ["transcribe", "-m", str(tiny_bundle), str(speech), str(tmp_path / "bad.flac"),
                                  "--json", "--runtime", "tf"])
     assert result.exit_code == 1
     assert f"skipped {tmp_path / 'bad.flac'}:" in result.output
@@ -122,11 +122,11 @@ def test_cli_transcribe_many_with_a_bad_file(tiny_bundle, speech, tmp_path):
 
 
 def test_cli_transcribe_srt_to_output_dir(tiny_bundle, speech, tmp_path):
-    result = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech.parent), "--format", "srt",
+    result = runner.invoke(app, ["transcribe", "-m", str(tiny_bundle), str(speech.parent), "--format", "srt",
                                  "--output-dir", str(tmp_path / "out"), "--runtime", "tf"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "speech.srt").is_file()
-    bad = runner.invoke(app, ["transcribe", str(tiny_bundle), str(speech), "--format", "doc"])
+    bad = runner.invoke(app, ["transcribe", "-m", str(tiny_bundle), str(speech), "--format", "doc"])
     assert bad.exit_code == 2 and "--format 'doc'" in bad.output
 
 

@@ -100,5 +100,5 @@ if in_stages 7; then
   echo "stage 7: asr transcribe $audio"
   echo "reference:  $("$python" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["text"])' \
     "$data/test.jsonl")"
-  echo "transcript: $($asr transcribe "$exp/bundle" "$audio")"
+  echo "transcript: $($asr transcribe -m "$exp/bundle" "$audio")"
 fi

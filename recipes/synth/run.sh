@@ -130,6 +130,6 @@ if in_stages 7; then
   uid=$(basename "$audio" .flac)
   echo "stage 7: asr transcribe $audio"
   echo "reference:  $(grep -h "^$uid " "$(dirname "$audio")"/*.trans.txt | cut -d' ' -f2- | tr '[:upper:]' '[:lower:]')"
-  transcript=$($asr transcribe "$exp/bundle" "$audio")  # a failure stops the script (set -e)
+  transcript=$($asr transcribe -m "$exp/bundle" "$audio")  # a failure stops the script (set -e)
   echo "transcript: $transcript"
 fi

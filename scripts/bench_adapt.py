@@ -7,8 +7,9 @@ For each corpus (yours, and with `--synth-voice` the same sentences spoken by a 
 never heard, flite's rms): `asr prepare --like BASE` with a seeded split (test 20 %, dev 10 %: the test part is
 never trained, tuned or selected on), then per amount of train audio (a seeded subset of the train split; dev
 stays the same) `asr train --init BASE` with the default fine-tuning settings (no flags), timed as a user would
-time it, `asr eval` greedy, and with a word 3-gram LM of that subset's transcripts (`asr lm`, beam 32; needs
-`pip install '.[lm]'`). "scratch" rows train the same architecture from random weights on the same data with the
+time it, `asr eval` greedy, and with a word 3-gram LM of that subset's transcripts plus general English sentences
+(`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the preset's lm_alpha/lm_beta;
+needs `pip install '.[lm]'`). "scratch" rows train the same architecture from random weights on the same data with the
 same settings. Every command runs through the CLI (`python -m asr`), and is printed. Prints a Markdown table.
 Work goes to --work (reused when re-run: finished trainings are not repeated).
 """
@@ -99,12 +100,29 @@ def train(data: Path, run: Path, base: str, scratch: bool) -> float:
     return seconds
 
 
+def general_text(path: str, work: Path) -> list[str]:
+    """`asr lm --text` arguments: `path`, or English sentences from Debian's fortunes when installed, or none."""
+    if path:
+        return ["--text", path]
+    if not Path("/usr/share/games/fortunes").is_dir():
+        print("note: no general English text for the LM (apt-get install fortunes, or --lm-text FILE)")
+        return []
+    out = work / "general-english.txt"
+    if not out.is_file():
+        lines = subprocess.run([sys.executable, str(REPO / "scripts" / "synth_text.py")], check=True, text=True,
+                               capture_output=True).stdout.splitlines()
+        work.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(line.split("\t")[1] + "\n" for line in lines), encoding="utf-8")
+    return ["--text", str(out)]
+
+
 def has_lm() -> bool:
     """The optional LM packages are installed."""
     return all(importlib.util.find_spec(m) for m in ("kenlm", "pyctcdecode", "arpabo"))
 
 
-def curve(name: str, corpus: Path, work: Path, base: str, amounts: list[str], scratch: list[str]) -> list[str]:
+def curve(name: str, corpus: Path, work: Path, base: str, amounts: list[str], scratch: list[str],
+          text: list[str]) -> list[str]:
     """Table rows for one corpus."""
     data = work / "data"
     if not (data / "test.jsonl").is_file():
@@ -112,11 +130,11 @@ def curve(name: str, corpus: Path, work: Path, base: str, amounts: list[str], sc
     rows = []
     for amount in amounts:
         for start in (["bundle"] + (["scratch"] if amount in scratch else [])) if amount != "0" else ["bundle"]:
-            rows.append(_row(name, data, work, base, amount, start))
+            rows.append(_row(name, data, work, base, amount, start, text))
     return rows
 
 
-def _row(name: str, data: Path, work: Path, base: str, amount: str, start: str) -> str:
+def _row(name: str, data: Path, work: Path, base: str, amount: str, start: str, text: list[str]) -> str:
     """One table row: train `amount` minutes from `start` (bundle | scratch), score greedy and with the LM."""
     if amount == "0":
         greedy = evaluate(base, data, work / "eval-0.json")
@@ -130,8 +148,9 @@ def _row(name: str, data: Path, work: Path, base: str, amount: str, start: str) 
     if has_lm():
         arpa = work / f"lm-{amount}.arpa"
         if not arpa.is_file():
-            asr("lm", sub, "--out", arpa)
-        fused = evaluate(run / "bundle", sub, work / f"eval-{start}-{amount}-lm.json", "--lm", arpa)
+            asr("lm", sub, "--out", arpa, *text)
+        fused = evaluate(run / "bundle", sub, work / f"eval-{start}-{amount}-lm.json", "--lm", arpa, "--config",
+                         PRESET)
         lm = f"{100 * fused['cer']:.1f} | {100 * fused['wer']:.1f}"
     label = "fine-tuned" if start == "bundle" else "from scratch"
     return (f"| {name} | {train_min:.1f} | {label} | {100 * greedy['cer']:.1f} | {100 * greedy['wer']:.1f} | {lm} | "
@@ -146,6 +165,7 @@ def main() -> int:
     parser.add_argument("--minutes", default="0,2,5,all", help="amounts of train audio, minutes (0: no training)")
     parser.add_argument("--scratch", default="all", help="amounts also trained from random weights")
     parser.add_argument("--work", type=Path, default=Path("exp/bench-adapt"), help="work folder (reused)")
+    parser.add_argument("--lm-text", default="", help="general sentences for the LM (default: Debian's fortunes)")
     args = parser.parse_args()
     amounts, scratch = args.minutes.split(","), args.scratch.split(",")
     corpora = [(args.corpus.name, args.corpus)]
@@ -154,7 +174,8 @@ def main() -> int:
                                                            args.work / f"synth-{args.synth_voice}")))
     rows = []
     for name, corpus in corpora:
-        rows += curve(name, corpus, args.work / name.replace(" ", "-"), args.base, amounts, scratch)
+        rows += curve(name, corpus, args.work / name.replace(" ", "-"), args.base, amounts, scratch,
+                      general_text(args.lm_text, args.work))
     print("\n| speaker | train min | model | CER % | WER % | CER % (LM) | WER % (LM) | train min (wall) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     print("\n".join(rows))

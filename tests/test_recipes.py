@@ -268,3 +268,25 @@ def test_projected_flops_match_the_keras_model() -> None:
     assert forward_flops_per_frame(cfg) == pytest.approx(2 * kernels)
     assert n_classes(cfg) == 29
     assert train_flops_per_audio_second(cfg) == pytest.approx(3 * 25 * 2 * kernels)
+
+
+def test_adapt_recipe_fine_tunes_the_bundled_model_and_scores_before_and_after(tmp_path: Path) -> None:
+    from conftest import demo_flacs, write_folder_corpus
+
+    corpus = write_folder_corpus(tmp_path / "my-speech", demo_flacs(30))
+    (tmp_path / "more.txt").write_text("say one two three\nstop and go back\n", encoding="utf-8")
+    out = check_ok(run_recipe("adapt", corpus, tmp_path, "--set", "train.epochs=1", "--set", "train.batch_size=8",
+                              "--lm-text", str(tmp_path / "more.txt"), tiny=False))
+    data, exp = tmp_path / "data" / "adapt" / "my-speech", tmp_path / "exp" / "adapt" / "my-speech"
+    assert json.loads((data / "vocab.json").read_text()) == json.loads(
+        (REPO / "asr" / "models" / "en-synth" / "vocab.json").read_text())  # prepared --like the base model
+    assert json.loads((exp / "bundle" / "train.json").read_text())["parent"]["name"] == "en-synth"
+    before = json.loads((exp / "eval" / "before.json").read_text())
+    after = json.loads((exp / "eval" / "after.json").read_text())
+    assert before["n_utts"] == after["n_utts"] == len(manifest(data / "test.jsonl")) > 0
+    assert before["model"].endswith("en-synth") and after["model"] == str(Path("exp/adapt/my-speech/bundle"))
+    table = (exp / "results.md").read_text()
+    assert "| base model (" in table and "| adapted (exp/adapt/my-speech/bundle) | greedy |" in table
+    assert "reference:  " in out and "transcript: " in out
+    proc = run_recipe("adapt", tmp_path / "nowhere", tmp_path, tiny=False)
+    assert proc.returncode == 2 and "corpus folder not found" in proc.stderr

@@ -79,6 +79,16 @@ def test_characters_outside_the_bundle_are_skipped_or_grow_the_vocabulary(tmp_pa
     assert grown.chars == (*parent.chars, "é")  # known characters keep their indices
     assert "é" in (tmp_path / "grown" / "config.yaml").read_text(encoding="utf-8")  # the alphabet grew too
 
+    # training on it grows the output layer; with no dev split some train utterances select the model
+    result = cli("train", "--init", DEFAULT_MODEL, *QUICK, "--data", tmp_path / "grown", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "no dev split" in result.output
+    import_tensorflow()
+    from asr.bundle import load_bundle
+
+    child = load_bundle(tmp_path / "run" / "bundle")
+    assert child.vocab.chars[-1] == "é" and child.model.output.shape[-1] == parent.size + 1
+
 
 def test_grow_vocab_needs_like(tmp_path: Path, adapt_corpus: Path):
     result = cli("prepare", adapt_corpus, "--out", tmp_path / "d", "--grow-vocab")

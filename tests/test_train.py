@@ -189,6 +189,25 @@ def test_run_directory_has_csv_tensorboard_and_plot(reference_run):
     assert seen["epoch/loss"] == list(range(1, EPOCHS + 1))
 
 
+PLOT_IN_ANOTHER_BACKEND = """
+import sys, matplotlib
+matplotlib.use("svg")  # the process's own choice, e.g. a notebook's inline backend
+from asr.plots import plot_history
+plot_history([{"epoch": "1", "loss": "9.5", "dev_cer": "0.9"}, {"epoch": "2", "loss": "4.0", "dev_cer": "0.6"}],
+             sys.argv[1])
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_plotting_leaves_the_process_backend_alone(tmp_path):
+    png = tmp_path / "curves.png"
+    proc = subprocess.run([sys.executable, "-c", PLOT_IN_ANOTHER_BACKEND, str(png)], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["svg", "False"]
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
 # --- non-finite loss guard --------------------------------------------------------------------------------
 
 

@@ -139,6 +139,9 @@ def train(
                                                      "configs/finetune.yaml. Prepare the data with --like.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run directory's last checkpoint (after a crash, "
                                               "Ctrl-C or kill: loses at most train.checkpoint_minutes).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Train afresh in a run directory that holds an earlier run: delete "
+                                                 "its checkpoint, bundle and logs first (without --resume or "
+                                                 "--overwrite such a directory is refused).")] = False,
 ) -> None:
     """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle.
 
@@ -160,7 +163,7 @@ def train(
     from asr.train import train as run_train
 
     try:
-        bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2)
+        bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2, overwrite=overwrite)
     except KeyboardInterrupt:
         typer.echo("interrupted; continue from the last checkpoint: the same command with --resume", err=True)
         raise typer.Exit(130) from None

@@ -92,6 +92,8 @@ def prepare(
                                                   "instead of skipping their transcripts.")] = False,
     split_as: Annotated[Optional[str], typer.Option(help="Put the whole corpus in this split (train, dev or test), "
                                                          "e.g. test for a corpus only to score.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Delete what an earlier prepare wrote in --out first (needed when "
+                                                 "it was prepared from another corpus folder).")] = False,
 ) -> None:
     """Read a corpus, normalise and split it, extract MFCC features, write manifests and vocabulary."""
     from asr.config import load_config, with_options
@@ -107,7 +109,7 @@ def prepare(
         parent = read_parent(like)
         cfg = like_config(cfg, parent)
     result = run_prepare(corpus_dir, out, cfg, fmt, jobs, strict, num_shards, shard_index,
-                         base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab)
+                         base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab, overwrite=overwrite)
     if not result.counts:
         typer.echo(f"shard {shard_index}/{num_shards} done; run once more without --num-shards to finish {out}")
         return

@@ -294,7 +294,7 @@ def _finished(job: ShardJob) -> dict | None:
         return None
     try:
         meta = read_json(meta_path)
-    except (OSError, ValueError):  # unreadable metadata: compute the shard again
+    except (OSError, AsrError):  # unreadable metadata: compute the shard again
         return None
     return meta if isinstance(meta, dict) and meta.get("key") == job.key else None
 

@@ -23,6 +23,7 @@ import dataclasses
 import glob
 import json
 import math
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from asr.audio import compute_mfcc, load_audio
+from asr.bundle import MODEL_FILE
 from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
 from asr.decoding import Decoder, WordSpan
@@ -154,13 +156,20 @@ class Recognizer:
         loaded = not isinstance(bundle, (str, Path))
         self.info = read_model_info(bundle.path if loaded else bundle)
         self.runtime = "tf" if loaded else choose_runtime(runtime, self.info.path, audio_hint)
-        self.predictor = self._predictor(bundle if loaded else None)
+        self.predictor = self._predictor(bundle if loaded else None, fallback=runtime == "auto")
         self.decoder = Decoder.from_config(self.decode, self.info.vocab.chars)
 
-    def _predictor(self, bundle: Any) -> Any:
-        """LiteRT on the bundle's model.tflite, or TensorFlow on its Keras model (imported quietly)."""
+    def _predictor(self, bundle: Any, fallback: bool) -> Any:
+        """LiteRT on the bundle's model.tflite, or TensorFlow on its Keras model (imported quietly); with
+        `fallback` (runtime auto), a damaged model.tflite falls back to TensorFlow with a warning."""
         if self.runtime == "litert":
-            return LiteRTPredictor(self.info.path / TFLITE_FILE)
+            try:
+                return LiteRTPredictor(self.info.path / TFLITE_FILE)
+            except AsrError as err:
+                if not fallback:
+                    raise
+                print(f"warning: {err}; using {MODEL_FILE} (TensorFlow) instead", file=sys.stderr, flush=True)
+                self.runtime = "tf"
         if bundle is None:
             from asr.bundle import load_bundle
             from asr.runtime import import_tensorflow

@@ -233,7 +233,11 @@ def transcribe(
                               "default: the bundled default model).", metavar="BUNDLE")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output_dir: Annotated[Optional[Path], typer.Option(help="Write one FILE.<format> per input here instead.")]
+    output_dir: Annotated[Optional[Path], typer.Option(
+        help="Write one transcript file per input here instead: x.wav -> DIR/x.<format>. When inputs share a name, "
+             "every file keeps its folder below the inputs' common folder (a/x.wav -> DIR/a/x.txt, b/x.wav -> "
+             "DIR/b/x.txt) and same-named files of one folder keep their suffix (c/y.wav, c/y.flac -> "
+             "DIR/c/y.wav.txt, DIR/c/y.flac.txt).")]
     = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -245,22 +249,26 @@ def transcribe(
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
     from asr.bundle import DEFAULT_MODEL, bundle_dir
-    from asr.transcribe import FORMATS, format_transcript, transcribe_inputs
+    from asr.files import write_text
+    from asr.transcribe import FORMATS, expand_inputs, format_transcript, output_paths, transcribe_inputs
 
     bundle = bundle_dir(model or DEFAULT_MODEL)  # a mistyped --model fails here, before any input is read
 
     fmt = "json" if json_ else fmt
     if fmt not in FORMATS:
         raise AsrError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    failed, many = 0, len(inputs) > 1 or not Path(inputs[0]).is_file()  # a directory or pattern: name each file
-    for path, result in transcribe_inputs(bundle, inputs, _decode_config(config, set_, beam_width, lm), runtime):
+    decode = _decode_config(config, set_, beam_width, lm)
+    paths, unmatched = expand_inputs(inputs)
+    targets = output_paths(paths, output_dir, fmt) if output_dir is not None else {}  # clashes fail before any work
+    for item, reason in unmatched:
+        typer.echo(f"skipped {item}: {reason}", err=True)
+    failed, many = len(unmatched), len(inputs) > 1 or not Path(inputs[0]).is_file()  # a folder or pattern: name each
+    for path, result in transcribe_inputs(bundle, paths, decode, runtime):
         if isinstance(result, AsrError):
             failed += 1
             typer.echo(f"skipped {path}: {result}", err=True)
         elif output_dir is not None:
-            from asr.files import write_text
-
-            write_text(output_dir / f"{Path(path).stem}.{fmt}", format_transcript(result, fmt) + "\n")
+            write_text(targets[path], format_transcript(result, fmt) + "\n")
         else:
             typer.echo(format_transcript(result, fmt, with_path=many))
     if failed:

@@ -23,7 +23,9 @@ import dataclasses
 import glob
 import json
 import math
+import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,15 +267,38 @@ def load_model(path: str | Path, beam_width: int = 1, runtime: str = "auto", **d
     return Recognizer(path, runtime=runtime, beam_width=beam_width, **decode)
 
 
-def transcribe_inputs(model: str | Path, inputs: Sequence[str], decode: DecodeConfig | None = None,
+def transcribe_inputs(model: str | Path, paths: Sequence[str], decode: DecodeConfig | None = None,
                       runtime: str = "auto") -> Iterator[tuple[str, Transcript | AsrError]]:
-    """`asr transcribe`: expand FILE|DIR|GLOB inputs, pick the runtime, yield `(path, Transcript | AsrError)`."""
-    paths, unmatched = expand_inputs(inputs)
-    for item, reason in unmatched:
-        yield item, AsrError(reason)
+    """`asr transcribe`: audio `paths` (from `expand_inputs`) on the runtime that suits their total duration;
+    yields `(path, Transcript | AsrError)` in order."""
     if paths:
         hint = sum(audio_seconds(p) for p in paths) if runtime == "auto" else 0.0
         yield from Recognizer(model, decode, runtime, hint).transcribe_many(paths)
+
+
+def output_paths(paths: Sequence[str], out_dir: Path, fmt: str) -> dict[str, Path]:
+    """Where `--output-dir` writes each input's transcript, so that no result overwrites another.
+
+    Like whisper and Vosk: OUT/x.FMT for x.wav, while the inputs' names are unique. When two files share a name,
+    every transcript keeps its folder below the inputs' common folder (a/x.wav -> OUT/a/x.txt, b/x.wav ->
+    OUT/b/x.txt) and files of one folder that differ only in suffix keep it (c/y.wav, c/y.flac ->
+    OUT/c/y.wav.txt, OUT/c/y.flac.txt).
+    """
+    files = {p: Path(p).resolve() for p in paths}
+    unique = set(files.values())
+    if len({f.stem for f in unique}) == len(unique):
+        targets = {p: out_dir / f"{f.stem}.{fmt}" for p, f in files.items()}
+    else:
+        root = Path(os.path.commonpath([f.parent for f in unique]))
+        bases = Counter(f.with_suffix("") for f in unique)
+        names = {f: f.name if bases[f.with_suffix("")] > 1 else f.stem for f in unique}
+        targets = {p: out_dir / f.parent.relative_to(root) / f"{names[f]}.{fmt}" for p, f in files.items()}
+    first: dict[Path, str] = {}
+    for p, target in targets.items():
+        other = first.setdefault(target, p)
+        if files[other] != files[p]:  # only names like x.wav.mp3 beside x.wav and x.flac get here
+            raise AsrError(f"--output-dir: {other} and {p} would both be written to {target}; rename one of them")
+    return targets
 
 
 def _srt_time(seconds: float) -> str:

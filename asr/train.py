@@ -372,6 +372,9 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2, overwrite: bool =
         _check_out_dir(out, cfg, resume, overwrite)
         if chief and overwrite:
             _clear_run(out)
+        elif chief:  # before the other workers (if any) can read the checkpoint
+            for name in RESULTS:
+                recover_dir(out / name)
         return _train(cfg, data, parent, out, resume, verbose)
 
 
@@ -433,9 +436,6 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
     import_tensorflow()
     _set_threads(cfg.train.threads)  # before anything starts TensorFlow's runtime
     cluster = make_cluster(cfg.train.strategy)
-    if cluster.is_chief:
-        for name in RESULTS:
-            recover_dir(out / name)
     policy = keras.mixed_precision.global_policy()
     try:
         run = _setup(cfg, data, out, cluster, resume, parent)

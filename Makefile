@@ -26,7 +26,7 @@ setup: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/asr prepare recipes/demo/corpus --out $(DEMO_DATA) --config configs/demo.yaml
-	$(BIN)/asr train --config configs/demo.yaml --data $(DEMO_DATA) --out $(DEMO_EXP)
+	$(BIN)/asr train --config configs/demo.yaml --data $(DEMO_DATA) --out $(DEMO_EXP) --overwrite
 	$(BIN)/asr eval --model $(DEMO_EXP)/bundle --data $(DEMO_DATA) --split test --report $(DEMO_EXP)/report.json
 	@echo "reference:  $$(grep -h "^101-3-0000 " recipes/demo/corpus/test/101/3/101-3.trans.txt | cut -d' ' -f2- | tr A-Z a-z)"
 	@echo "transcript: $$($(BIN)/asr transcribe -m $(DEMO_EXP)/bundle $(DEMO_WAV))"

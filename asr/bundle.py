@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from asr.config import FeatureConfig, ModelConfig, TextConfig, config_to_dict, dump_yaml, read_yaml, section_from_dict
-from asr.errors import AsrError
+from asr.errors import AsrError, first_line
 from asr.files import atomic_dir, read_json, write_json
 from asr.text import Vocabulary
 
@@ -122,10 +122,27 @@ def _card_title(path: Path) -> str:
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle directory safely; a missing or incomplete bundle is an AsrError naming the file."""
     path = bundle_dir(path, (MODEL_FILE, *BUNDLE_FILES))
+    features, text, model_cfg = read_bundle_config(path)
+    vocab = Vocabulary.load(path / "vocab.json")  # the cheap checks first: a damaged file fails before Keras starts
+    model = load_keras_model(path / MODEL_FILE)
+    info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
+    return Bundle(model, features, text, model_cfg, vocab, read_json(path / "stats.json"), info, path)
+
+
+def load_keras_model(file: Path) -> Any:
+    """A bundle's Keras model, loaded in safe mode; AsrError naming the file when it is damaged or holds code."""
+    import zipfile
+
     import keras
 
-    features, text, model_cfg = read_bundle_config(path)
-    model = keras.saving.load_model(path / MODEL_FILE, compile=False, safe_mode=True)
-    info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
-    return Bundle(model, features, text, model_cfg, Vocabulary.load(path / "vocab.json"),
-                  read_json(path / "stats.json"), info, path)
+    if not zipfile.is_zipfile(file):
+        raise AsrError(f"{file}: not a Keras model (a .keras file is a zip archive); the bundle is damaged: copy it "
+                       "again, or train it again")
+    try:
+        return keras.saving.load_model(file, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 - whatever a damaged file makes Keras raise, the user gets one line
+        if "safe_mode" in str(err):
+            raise AsrError(f"{file}: refused: the model holds Python code (a Lambda layer), which asr never runs "
+                           "from a bundle (Keras safe mode); save the inference model without it") from None
+        raise AsrError(f"{file}: cannot load the model ({first_line(err)}); the bundle is damaged: copy it again, or "
+                       "train it again") from None

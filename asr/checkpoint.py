@@ -6,7 +6,8 @@
       model.weights.h5   the training model's weights
       optimizer.npz      every optimizer variable (Adam moments, step count, loss scale), in order
       rng.npz            the dropout layers' random-generator states (so a resumed run draws the same masks)
-      state.json         progress: epoch (finished), batch (finished in the next epoch), best dev CER, ...
+      state.json         progress: epoch (finished), batch (finished in the next epoch), best dev CER (null
+                         before the first dev score), ...
 
 The directory is replaced as a whole (`asr.files.atomic_dir`), so a `kill -9` at any moment leaves either
 the previous checkpoint or the new one. The one window in which neither is called `checkpoint` (between
@@ -15,8 +16,10 @@ the two renames) leaves the previous one as `.checkpoint.old`, which `recover_di
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +42,6 @@ def recover_dir(path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def has_checkpoint(out_dir: Path) -> bool:
-    """True when `out_dir` holds a complete checkpoint (after recovering an interrupted write)."""
-    recover_dir(out_dir / CHECKPOINT_DIR)
-    return (out_dir / CHECKPOINT_DIR / "state.json").is_file()
-
-
 def _rng_variables(model: Any) -> list[Any]:
     """Random-generator states (Keras `SeedGenerator`s of the dropout layers); `save_weights` skips them."""
     return [v for v in model.variables if "seed_generator_state" in v.path]
@@ -58,7 +55,8 @@ def _save_arrays(path: Path, variables: list[Any]) -> None:
 def _load_arrays(path: Path, variables: list[Any], what: str) -> None:
     with np.load(path) as saved:
         if len(saved.files) != len(variables):
-            raise AsrError(f"{path}: {what} does not match this config; train afresh without --resume")
+            raise AsrError(f"{path}: {what} does not match this config; resume with the run's settings, or train "
+                           "afresh with --overwrite")
         for i, var in enumerate(variables):
             var.assign(saved[f"v{i:04d}"])
 
@@ -69,7 +67,27 @@ def save_checkpoint(out_dir: Path, train_model: Any, state: dict) -> None:
         train_model.save_weights(tmp / "model.weights.h5")
         _save_arrays(tmp / "optimizer.npz", train_model.optimizer.variables)
         _save_arrays(tmp / "rng.npz", _rng_variables(train_model))
-        write_json(tmp / "state.json", state)
+        write_json(tmp / "state.json", _finite(state))
+
+
+def _finite(state: dict) -> dict:
+    """state.json is strict JSON: a best_cer of inf (no dev score yet) is written as null."""
+    best = state.get("best_cer")
+    return {**state, "best_cer": None} if isinstance(best, float) and not math.isfinite(best) else state
+
+
+def _load_weights(train_model: Any, ckpt: Path) -> None:
+    """The checkpoint's weights into `train_model`; AsrError when they do not fit (another model config)."""
+    with warnings.catch_warnings(record=True) as caught:  # a refused checkpoint's warnings would bury the error
+        warnings.simplefilter("always")
+        try:
+            train_model.load_weights(ckpt / "model.weights.h5")
+        except ValueError:  # Keras lists every layer whose weights do not fit, over many lines
+            raise AsrError(f"{ckpt}: the checkpoint does not match this config (its weights do not fit this model); "
+                           "resume with the run's model settings, or train afresh with --overwrite") from None
+    for w in caught:  # the optimizer is not built yet: its variables come from optimizer.npz, below
+        if not str(w.message).startswith("Skipping variable loading for optimizer"):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def load_checkpoint(out_dir: Path, train_model: Any, expected: dict) -> dict:
@@ -79,12 +97,16 @@ def load_checkpoint(out_dir: Path, train_model: Any, expected: dict) -> dict:
     Call it inside the distribution strategy's scope (the optimizer creates its variables here).
     """
     ckpt = out_dir / CHECKPOINT_DIR
+    if not (ckpt / "state.json").is_file():
+        raise AsrError(f"{ckpt}: not a checkpoint (no state.json); train afresh with --overwrite")
     state = read_json(ckpt / "state.json")
+    if state.get("best_cer") is None:  # written as null while inf (`_finite`); older checkpoints hold Infinity
+        state["best_cer"] = float("inf")
     for key in ORDER_KEYS:
         if key in state and state[key] != expected[key]:
             raise AsrError(f"{ckpt}: {key} was {state[key]}, this run has {expected[key]}; --resume needs the same "
-                           "train.seed, train.batch_size and data (or train afresh in another --out)")
-    train_model.load_weights(ckpt / "model.weights.h5")
+                           "train.seed, train.batch_size and data (or train afresh: --overwrite, or another --out)")
+    _load_weights(train_model, ckpt)
     train_model.optimizer.build(train_model.trainable_variables)
     _load_arrays(ckpt / "optimizer.npz", train_model.optimizer.variables, "the optimizer state")
     if (ckpt / "rng.npz").is_file():

@@ -92,6 +92,8 @@ def prepare(
                                                   "instead of skipping their transcripts.")] = False,
     split_as: Annotated[Optional[str], typer.Option(help="Put the whole corpus in this split (train, dev or test), "
                                                          "e.g. test for a corpus only to score.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Delete what an earlier prepare wrote in --out first (needed when "
+                                                 "it was prepared from another corpus folder).")] = False,
 ) -> None:
     """Read a corpus, normalise and split it, extract MFCC features, write manifests and vocabulary."""
     from asr.config import load_config, with_options
@@ -107,7 +109,7 @@ def prepare(
         parent = read_parent(like)
         cfg = like_config(cfg, parent)
     result = run_prepare(corpus_dir, out, cfg, fmt, jobs, strict, num_shards, shard_index,
-                         base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab)
+                         base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab, overwrite=overwrite)
     if not result.counts:
         typer.echo(f"shard {shard_index}/{num_shards} done; run once more without --num-shards to finish {out}")
         return
@@ -139,6 +141,9 @@ def train(
                                                      "configs/finetune.yaml. Prepare the data with --like.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run directory's last checkpoint (after a crash, "
                                               "Ctrl-C or kill: loses at most train.checkpoint_minutes).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Train afresh in a run directory that holds an earlier run: delete "
+                                                 "its checkpoint, bundle and logs first (without --resume or "
+                                                 "--overwrite such a directory is refused).")] = False,
 ) -> None:
     """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle.
 
@@ -160,7 +165,7 @@ def train(
     from asr.train import train as run_train
 
     try:
-        bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2)
+        bundle = run_train(cfg, resume, verbose=1 if sys.stderr.isatty() else 2, overwrite=overwrite)
     except KeyboardInterrupt:
         typer.echo("interrupted; continue from the last checkpoint: the same command with --resume", err=True)
         raise typer.Exit(130) from None
@@ -228,7 +233,11 @@ def transcribe(
                               "default: the bundled default model).", metavar="BUNDLE")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output_dir: Annotated[Optional[Path], typer.Option(help="Write one FILE.<format> per input here instead.")]
+    output_dir: Annotated[Optional[Path], typer.Option(
+        help="Write one transcript file per input here instead: x.wav -> DIR/x.<format>. When inputs share a name, "
+             "every file keeps its folder below the inputs' common folder (a/x.wav -> DIR/a/x.txt, b/x.wav -> "
+             "DIR/b/x.txt) and same-named files of one folder keep their suffix (c/y.wav, c/y.flac -> "
+             "DIR/c/y.wav.txt, DIR/c/y.flac.txt).")]
     = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -240,22 +249,26 @@ def transcribe(
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
     from asr.bundle import DEFAULT_MODEL, bundle_dir
-    from asr.transcribe import FORMATS, format_transcript, transcribe_inputs
+    from asr.files import write_text
+    from asr.transcribe import FORMATS, expand_inputs, format_transcript, output_paths, transcribe_inputs
 
     bundle = bundle_dir(model or DEFAULT_MODEL)  # a mistyped --model fails here, before any input is read
 
     fmt = "json" if json_ else fmt
     if fmt not in FORMATS:
         raise AsrError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    failed, many = 0, len(inputs) > 1 or not Path(inputs[0]).is_file()  # a directory or pattern: name each file
-    for path, result in transcribe_inputs(bundle, inputs, _decode_config(config, set_, beam_width, lm), runtime):
+    decode = _decode_config(config, set_, beam_width, lm)
+    paths, unmatched = expand_inputs(inputs)
+    targets = output_paths(paths, output_dir, fmt) if output_dir is not None else {}  # clashes fail before any work
+    for item, reason in unmatched:
+        typer.echo(f"skipped {item}: {reason}", err=True)
+    failed, many = len(unmatched), len(inputs) > 1 or not Path(inputs[0]).is_file()  # a folder or pattern: name each
+    for path, result in transcribe_inputs(bundle, paths, decode, runtime):
         if isinstance(result, AsrError):
             failed += 1
             typer.echo(f"skipped {path}: {result}", err=True)
         elif output_dir is not None:
-            from asr.files import write_text
-
-            write_text(output_dir / f"{Path(path).stem}.{fmt}", format_transcript(result, fmt) + "\n")
+            write_text(targets[path], format_transcript(result, fmt) + "\n")
         else:
             typer.echo(format_transcript(result, fmt, with_path=many))
     if failed:

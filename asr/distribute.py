@@ -44,6 +44,12 @@ class Cluster:
         return self.worker_index == 0
 
 
+def is_chief(name: str) -> bool:
+    """Whether this process writes the run directory under strategy `name` (as `Cluster.is_chief`), known
+    without TensorFlow: every process but the non-first workers of a multi_worker cluster."""
+    return name != "multi_worker" or _tf_config_workers()[1] == 0
+
+
 def make_cluster(name: str) -> Cluster:
     """Create the strategy named by `train.strategy`; must run before TensorFlow creates any tensor."""
     import tensorflow as tf

@@ -8,3 +8,10 @@ class AsrError(Exception):
 
     The message names the file or key, the bad value and what would be valid.
     """
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (frameworks write paragraphs), at most `limit` characters."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].strip() if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from asr.errors import AsrError, first_line
+
 
 def _umask() -> int:
     """The process umask (read by setting and restoring it)."""
@@ -72,8 +74,11 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file; AsrError naming it when it is not valid JSON (damaged, truncated or mis-edited)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise AsrError(f"{path}: not valid JSON ({first_line(err)})") from None
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from asr.data import output_lengths
-from asr.errors import AsrError
+from asr.errors import AsrError, first_line
 from asr.runtime import silenced_stderr_fd
 
 TFLITE_FILE = "model.tflite"  # in the bundle directory; `asr export --format tflite` writes it
@@ -67,7 +67,11 @@ class LiteRTPredictor:
     def __init__(self, tflite_path: str | Path, num_threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
+        try:
+            self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as err:  # truncated or damaged: LiteRT checks the flatbuffer here
+            raise AsrError(f"{tflite_path}: not a valid TFLite model ({first_line(err)}); write it again with "
+                           f"`asr export {Path(tflite_path).parent} --format tflite`") from None
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._shape: tuple[int, ...] = ()

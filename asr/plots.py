@@ -1,4 +1,5 @@
-"""Training curves as a PNG: train loss and dev CER per epoch (matplotlib, Agg backend: no display needed).
+"""Training curves as a PNG: train loss and dev CER per epoch (matplotlib's Agg canvas: no display needed, and
+the backend of the process is left alone).
 
     python -c "from asr.plots import plot_history; from asr.runlog import read_history; \
         plot_history(read_history('exp/demo/log.csv'), 'curves.png')"
@@ -26,14 +27,14 @@ def save_figure(fig: object, path: str | Path, dpi: int = 110) -> None:
 
 def plot_history(history: Sequence[dict], path: str | Path) -> None:
     """Write `path` (PNG, atomically): loss per epoch on the left, dev CER (%) on the right."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless; must precede pyplot
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: the backend of the user's process stays as it is
     from matplotlib.ticker import MaxNLocator
 
     epochs = [int(h["epoch"]) for h in history]
-    fig, (ax_loss, ax_cer) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)  # renders headless, whatever the process's backend
+    ax_loss, ax_cer = fig.subplots(1, 2)
     ax_loss.plot(epochs, [float(h["loss"]) for h in history], marker=".", label="train")
     ax_loss.set(xlabel="epoch", ylabel="CTC loss per utterance", yscale="log", title="training loss")
     ax_cer.plot(epochs, [100 * float(h["dev_cer"]) for h in history], marker=".", color="tab:orange")
@@ -45,4 +46,3 @@ def plot_history(history: Sequence[dict], path: str | Path) -> None:
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     save_figure(fig, path, dpi=100)
-    plt.close(fig)

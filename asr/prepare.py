@@ -4,13 +4,14 @@
 
 DATA_DIR layout (every file written atomically; the corpus itself is only read):
 
-    config.yaml          features + text + model.conv_stride the data was prepared with
+    config.yaml          the corpus folder, features + text + model.conv_stride the data was prepared with
     vocab.json           characters of the normalised training text; class 0 is the CTC blank
     stats.json           per-coefficient mean/std of the train features (global CMVN)
     {train,dev,test}.jsonl  manifests: id, audio, duration, text, n_frames, shard, row, subset
     feats/SPLIT-NNNNN.npy   float32 [sum of n_frames, n_mfcc]: the utterances of a shard, concatenated
     feats/SPLIT-NNNNN.json  shard metadata; its presence marks the shard as finished
     skipped.jsonl        id, path, reason, detail of every item that was not used
+    .lock                held while `asr prepare` writes DATA_DIR (asr/lock.py; --num-shards runs share it)
 
 A shard (`prepare.shard_size` utterances of one split, sorted by id) is the unit of parallel and
 resumable work. Its metadata carries a key hashing its inputs (utterances, the size and mtime of their
@@ -18,6 +19,8 @@ audio files, the settings); a re-run, or a run after `kill -9`, reuses every sha
 it produces the same result as one uninterrupted run, and a fixed audio file is picked up again.
 `--num-shards N --shard-index I` computes every N-th shard only, so N machines can share the work on
 one shared DATA_DIR; a last run without them (or the last machine to finish) writes the manifests.
+A DATA_DIR holds one corpus: re-running on the same corpus folder resumes, another one is refused unless
+`--overwrite` (which deletes what prepare wrote there first).
 
 Bad items never stop the run: each is skipped with a reason (see `SKIP_REASONS`).
 """
@@ -30,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -38,10 +42,11 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, load_audio
-from asr.config import SPLITS, Config, config_to_dict, dump_yaml
+from asr.config import SPLITS, Config, config_to_dict, dump_yaml, read_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
 from asr.files import atomic_path, read_json, write_json, write_jsonl, write_text
+from asr.lock import lock_dir
 from asr.runtime import available_cores
 from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
 
@@ -289,7 +294,7 @@ def _finished(job: ShardJob) -> dict | None:
         return None
     try:
         meta = read_json(meta_path)
-    except (OSError, ValueError):  # unreadable metadata: compute the shard again
+    except (OSError, AsrError):  # unreadable metadata: compute the shard again
         return None
     return meta if isinstance(meta, dict) and meta.get("key") == job.key else None
 
@@ -396,7 +401,7 @@ def unseen_characters(rows: dict[str, list[dict]], vocab: Vocabulary) -> dict[st
             if not set(r["text"]) <= known}
 
 
-def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str, dict],
+def _write_outputs(out: Path, cfg: Config, corpus: Path, jobs: list[ShardJob], metas: dict[str, dict],
                    skipped: list[Skipped], base_vocab: Vocabulary | None) -> PrepareResult:
     """Manifests, stats, vocabulary, config and the skipped list from finished shards."""
     rows, shard_skipped = _manifest_rows(jobs, metas)
@@ -409,8 +414,8 @@ def _write_outputs(out: Path, cfg: Config, jobs: list[ShardJob], metas: dict[str
     write_json(out / "stats.json", _stats([metas[j.name] for j in jobs if j.name.startswith("train-")],
                                           cfg.features.n_mfcc))
     vocab.save(out / "vocab.json")
-    saved = {"features": config_to_dict(cfg.features), "text": config_to_dict(cfg.text),
-             "model": {"conv_stride": cfg.model.conv_stride}}
+    saved = {"corpus": str(corpus.resolve()), "features": config_to_dict(cfg.features),
+             "text": config_to_dict(cfg.text), "model": {"conv_stride": cfg.model.conv_stride}}
     write_text(out / "config.yaml", dump_yaml(saved))
     write_jsonl(out / "skipped.jsonl", [asdict(s) for s in skipped])
     return PrepareResult({s: len(r) for s, r in rows.items()},
@@ -426,10 +431,14 @@ def _remove_leftovers(out: Path, jobs: list[ShardJob]) -> None:
             path.unlink()
 
 
-def _check_arguments(corpus_dir: Path, out: Path, cfg: Config, n_jobs: int, num_shards: int, shard_index: int) -> None:
+def _check_arguments(corpus_dir: Path, out: Path, cfg: Config, n_jobs: int, num_shards: int, shard_index: int,
+                     overwrite: bool) -> None:
     """AsrError for arguments or settings that cannot work."""
     if not 0 <= shard_index < num_shards:
         raise AsrError(f"--shard-index {shard_index} must be in [0, --num-shards {num_shards})")
+    if overwrite and num_shards > 1:
+        raise AsrError("--overwrite clears --out, where the other machines of a --num-shards run write: clear it once, "
+                       "with a run without --num-shards")
     if n_jobs < 0:
         raise AsrError(f"--jobs {n_jobs}: expected a number of processes >= 1, or 0 for all cores")
     if cfg.prepare.shard_size < 1:
@@ -444,43 +453,67 @@ def _check_arguments(corpus_dir: Path, out: Path, cfg: Config, n_jobs: int, num_
                        "choose an output directory outside it")
 
 
+PREPARED = ("config.yaml", "vocab.json", "stats.json", *(f"{split}.jsonl" for split in SPLITS), "skipped.jsonl",
+            "feats")  # what `prepare --overwrite` deletes; anything else in --out is left alone
+
+
+def _claim(out: Path, corpus: Path, overwrite: bool) -> None:
+    """Make `out` the data directory of `corpus`: with `overwrite`, clear what prepare wrote there; without, refuse
+    one prepared from another corpus folder (recorded as `corpus:` in its config.yaml; older ones have none)."""
+    if overwrite:
+        for path in (out / name for name in PREPARED):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        return
+    saved = read_yaml(out / "config.yaml").get("corpus") if (out / "config.yaml").is_file() else None
+    if saved is not None and Path(saved) != corpus.resolve():
+        raise AsrError(f"--out {out} holds data prepared from {saved}, not {corpus.resolve()}: choose another --out, "
+                       "or replace that data with --overwrite")
+
+
 def prepare(corpus_dir: str | Path, out_dir: str | Path, cfg: Config, fmt: str | None = None, n_jobs: int = 0,
             strict: bool = False, num_shards: int = 1, shard_index: int = 0, progress: bool = True,
-            base_vocab: Vocabulary | None = None, grow_vocab: bool = False) -> PrepareResult:
+            base_vocab: Vocabulary | None = None, grow_vocab: bool = False, overwrite: bool = False) -> PrepareResult:
     """Prepare `corpus_dir` into `out_dir` (see module docstring). `n_jobs=0` uses all cores.
 
     With `num_shards > 1`, only shards `k` with `k % num_shards == shard_index` are computed here; a final
     run without sharding (on the shared directory) reuses them all and writes the manifests.
     `base_vocab` (a parent bundle's, `asr prepare --like`) is the vocabulary the data must fit: transcripts
     with other characters are skipped, or with `grow_vocab` the characters are appended to it (and to
-    `text.alphabet`). Raises AsrError when nothing usable is found.
+    `text.alphabet`). `out_dir` is locked while it is written (except by `num_shards > 1` runs, which share it by
+    design); one prepared from another corpus folder is refused unless `overwrite` (which clears it first).
+    Raises AsrError when nothing usable is found.
     """
-    out = Path(out_dir)
-    _check_arguments(Path(corpus_dir), out, cfg, n_jobs, num_shards, shard_index)
+    corpus, out = Path(corpus_dir), Path(out_dir)
+    _check_arguments(corpus, out, cfg, n_jobs, num_shards, shard_index, overwrite)
     n_jobs = n_jobs or available_cores()
     if n_jobs > 1:
         start_forkserver()
-    listing = read_corpus(corpus_dir, fmt)
-    allowed = None if base_vocab is None else "" if grow_vocab else "".join(base_vocab.chars)
-    utts, skipped = normalise_transcripts(listing.utts, cfg, strict, allowed)
-    skipped = listing.skipped + skipped
-    if not utts:
-        reasons = ", ".join(sorted({s.reason for s in skipped})) or "no audio with transcripts found"
-        raise AsrError(f"{corpus_dir}: nothing usable to prepare ({listing.format} format; {reasons})")
-    if grow_vocab:  # the alphabet gains the new characters, so later normalisation (eval, transcribe) keeps them
-        cfg = replace(cfg, text=replace(cfg.text, alphabet=cfg.text.alphabet + out_of_alphabet(
-            "".join(u.text for u in utts), cfg.text.alphabet)))
-    feats_dir = out / "feats"
-    feats_dir.mkdir(parents=True, exist_ok=True)
-    jobs = plan_shards(assign_splits(utts, cfg), cfg, feats_dir)
-    mine = [j for k, j in enumerate(jobs) if k % num_shards == shard_index]
-    metas, reused = run_shards(mine, n_jobs, progress)
-    metas.update({j.name: m for j in jobs if j.name not in metas and (m := _finished(j)) is not None})
-    if len(metas) < len(jobs):  # other machines of a --num-shards run are still working
-        return PrepareResult({}, {}, skipped, reused, len(jobs))
-    if num_shards == 1:  # with several machines on one directory, another may be writing a temporary now
-        _remove_leftovers(out, jobs)
-    result = _write_outputs(out, cfg, jobs, metas, skipped, base_vocab)
+    with lock_dir(out, "asr prepare") if num_shards == 1 else contextlib.nullcontext():  # shards share `out`
+        _claim(out, corpus, overwrite)
+        listing = read_corpus(corpus, fmt)
+        allowed = None if base_vocab is None else "" if grow_vocab else "".join(base_vocab.chars)
+        utts, skipped = normalise_transcripts(listing.utts, cfg, strict, allowed)
+        skipped = listing.skipped + skipped
+        if not utts:
+            reasons = ", ".join(sorted({s.reason for s in skipped})) or "no audio with transcripts found"
+            raise AsrError(f"{corpus_dir}: nothing usable to prepare ({listing.format} format; {reasons})")
+        if grow_vocab:  # the alphabet gains the new characters, so later normalisation (eval, transcribe) keeps them
+            cfg = replace(cfg, text=replace(cfg.text, alphabet=cfg.text.alphabet + out_of_alphabet(
+                "".join(u.text for u in utts), cfg.text.alphabet)))
+        feats_dir = out / "feats"
+        feats_dir.mkdir(parents=True, exist_ok=True)
+        jobs = plan_shards(assign_splits(utts, cfg), cfg, feats_dir)
+        mine = [j for k, j in enumerate(jobs) if k % num_shards == shard_index]
+        metas, reused = run_shards(mine, n_jobs, progress)
+        metas.update({j.name: m for j in jobs if j.name not in metas and (m := _finished(j)) is not None})
+        if len(metas) < len(jobs):  # other machines of a --num-shards run are still working
+            return PrepareResult({}, {}, skipped, reused, len(jobs))
+        if num_shards == 1:  # with several machines on one directory, another may be writing a temporary now
+            _remove_leftovers(out, jobs)
+        result = _write_outputs(out, cfg, corpus, jobs, metas, skipped, base_vocab)
     result.reused_shards = reused
     if not sum(result.counts.values()):
         raise AsrError(f"{corpus_dir}: no usable utterances ({len(result.skipped)} items skipped; "

@@ -114,11 +114,15 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        """Read a vocabulary written by `save`."""
+        """Read a vocabulary written by `save`; AsrError naming the file when it is not one."""
         data = read_json(path)
+        chars = data.get("chars") if isinstance(data, dict) else None
+        if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise AsrError(f'{path}: not a vocabulary: expected {{"blank_index": {BLANK_INDEX}, "chars": [one '
+                           f'character per class, ...]}}, got {str(data)[:60]}')
         if data.get("blank_index") != BLANK_INDEX:
             raise AsrError(f"{path}: blank_index {data.get('blank_index')} != {BLANK_INDEX} expected by this version")
-        return cls(tuple(data["chars"]))
+        return cls(tuple(chars))
 
 
 def ctc_frames_needed(ids: Sequence[object]) -> int:

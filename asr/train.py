@@ -12,6 +12,10 @@ Run directory (`train.out_dir`; under `train.strategy=multi_worker` only worker 
     checkpoint/     weights, optimizer state, progress, every epoch and every `train.checkpoint_minutes`
                     (asr/checkpoint.py): `--resume` loses at most that much work
     bundle/         best model so far by dev CER (atomic): what eval and transcribe load
+    .lock           held while `asr train` runs (asr/lock.py): a second run into the same folder is refused
+
+A folder that holds a checkpoint or a bundle is continued with `--resume`, replaced with `--overwrite`
+(which deletes them and the logs first), and otherwise refused: one run never mixes into another.
 
 The data order is a function of (seed, epoch) (asr/data.py), so a resumed run draws the same batches as
 an uninterrupted one, from the batch after its checkpoint. A batch whose loss is not finite is skipped by
@@ -21,6 +25,7 @@ training. Speed is measured by `scripts/bench_train.py` (audio-seconds per wall-
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -29,15 +34,16 @@ from typing import Any
 
 from asr.augment import Augmentation
 from asr.bundle import MODEL_FILE, save_bundle
-from asr.checkpoint import has_checkpoint, load_checkpoint, recover_dir, save_checkpoint
-from asr.config import Config, config_to_dict, dump_yaml
+from asr.checkpoint import CHECKPOINT_DIR, load_checkpoint, recover_dir, save_checkpoint
+from asr.config import Config, config_to_dict, dump_yaml, read_yaml
 from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import greedy_decode
-from asr.distribute import Cluster, any_worker, distribute_dataset, make_cluster
+from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
 from asr.errors import AsrError
 from asr.files import write_text
 from asr.finetune import Parent, check_architecture, check_data, init_weights, layer_weights, read_parent
 from asr.inference import Predictor
+from asr.lock import lock_dir
 from asr.metrics import error_rates
 from asr.model import (
     build_model,
@@ -47,7 +53,7 @@ from asr.model import (
     freeze_layers,
     weight_layers,
 )
-from asr.runlog import LOG_FILE, RunLog, read_history
+from asr.runlog import LOG_FILE, PLOT_FILE, TENSORBOARD_DIR, RunLog, read_history
 from asr.runtime import available_cores
 
 BUNDLE_DIR = "bundle"
@@ -346,15 +352,13 @@ def _summary(run: Run) -> str:
             f"{keras.mixed_precision.global_policy().name}; {threads} intra-op threads; starting at {where}")
 
 
-def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
+def train(cfg: Config, resume: bool = False, verbose: int = 2, overwrite: bool = False) -> Path:
     """Train per `cfg` (from the last checkpoint in `train.out_dir` if `resume`); returns the best bundle's path.
 
-    With `train.init`, the run fine-tunes that bundle (asr/finetune.py): data and model section must fit it.
+    The run directory is locked while training (asr/lock.py). One that holds a previous run's results is
+    continued with `resume`, replaced with `overwrite`, and refused otherwise. With `train.init`, the run
+    fine-tunes that bundle (asr/finetune.py): data and model section must fit it.
     """
-    import keras
-
-    from asr.runtime import import_tensorflow
-
     parent = read_parent(cfg.train.init) if cfg.train.init else None
     if parent is not None:
         check_architecture(cfg.model, parent)
@@ -362,20 +366,81 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2) -> Path:
     if parent is not None:
         check_data(parent, data)  # before TensorFlow starts: a mismatch costs no time
     _check_data(cfg, data)
+    out = Path(cfg.train.out_dir)
+    chief = is_chief(cfg.train.strategy)  # only the chief writes the run directory, so only it locks it
+    with lock_dir(out, "asr train") if chief else contextlib.nullcontext():
+        _check_out_dir(out, cfg, resume, overwrite)
+        if chief and overwrite:
+            _clear_run(out)
+        elif chief:  # before the other workers (if any) can read the checkpoint
+            for name in RESULTS:
+                recover_dir(out / name)
+        return _train(cfg, data, parent, out, resume, verbose)
+
+
+RESULTS = (CHECKPOINT_DIR, BUNDLE_DIR)  # what a run leaves: a new run continues (--resume) or replaces them only
+RUN_FILES = (*RESULTS, LOG_FILE, PLOT_FILE, TENSORBOARD_DIR)  # what --overwrite deletes (config.yaml is rewritten)
+SHAPE_KEYS = ("conv_channels", "conv_kernel", "conv_stride", "lstm_units", "lstm_layers")  # fix the weights
+
+
+def _results(out: Path) -> list[str]:
+    """The RESULTS in run directory `out`, also as `.NAME.old` (a kill inside an atomic write); it is not changed."""
+    return [name for name in RESULTS if (out / name).exists() or (out / f".{name}.old").exists()]
+
+
+def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> None:
+    """AsrError unless `out` is new, holds no results, or the run is asked to continue or replace them."""
+    if resume and overwrite:
+        raise AsrError("--resume continues the run in --out, --overwrite replaces it: give one of them")
+    found = _results(out)
+    if resume and CHECKPOINT_DIR not in found:
+        hint = "train afresh with --overwrite" if found else "start without --resume"
+        raise AsrError(f"--resume: no checkpoint in {out}; {hint}")
+    if resume:
+        _check_resumed_model(out, cfg)
+    elif found and not overwrite:
+        raise AsrError(f"{out} already holds a run ({', '.join(f'{name}/' for name in found)}): continue it with "
+                       "--resume, replace it with --overwrite, or choose another --out")
+
+
+def _check_resumed_model(out: Path, cfg: Config) -> None:
+    """--resume needs the model the checkpoint holds: compared with the run's config.yaml before TensorFlow
+    starts (`load_checkpoint` refuses other weight shapes too, with less detail)."""
+    path = out / "config.yaml"
+    saved = read_yaml(path).get("model", {}) if path.is_file() else {}
+    changed = [f"model.{key} is {getattr(cfg.model, key)}, the run's is {saved[key]}" for key in SHAPE_KEYS
+               if key in saved and saved[key] != getattr(cfg.model, key)]
+    if changed:
+        raise AsrError(f"--resume: the checkpoint in {out} does not match this config ({'; '.join(changed)}, in "
+                       f"{path}); resume with the run's model settings, or train afresh with --overwrite")
+
+
+def _clear_run(out: Path) -> None:
+    """--overwrite: delete the previous run's RUN_FILES, with what interrupted atomic writes left of them."""
+    import shutil
+
+    for name in RUN_FILES:
+        for path in [out / name, out / f".{name}.old", *out.glob(f".{name}.*.tmp")]:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+
+
+def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, resume: bool, verbose: int) -> Path:
+    """`train` once the run directory is checked (and locked)."""
+    import keras
+
+    from asr.runtime import import_tensorflow
+
     import_tensorflow()
     _set_threads(cfg.train.threads)  # before anything starts TensorFlow's runtime
     cluster = make_cluster(cfg.train.strategy)
-    out = Path(cfg.train.out_dir)
-    if resume and not has_checkpoint(out):
-        raise AsrError(f"--resume: no checkpoint in {out}; start without --resume")
-    recover_dir(out / BUNDLE_DIR)
-    if cluster.is_chief:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
     policy = keras.mixed_precision.global_policy()
     try:
         run = _setup(cfg, data, out, cluster, resume, parent)
-        if cluster.is_chief:
+        if cluster.is_chief:  # after the checkpoint loaded: a refused --resume leaves the run's config as it was
+            write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
             print(_summary(run), flush=True)
         _fit(run, verbose if cluster.is_chief else 0)
     finally:

@@ -23,6 +23,9 @@ import dataclasses
 import glob
 import json
 import math
+import os
+import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from asr.audio import compute_mfcc, load_audio
+from asr.bundle import MODEL_FILE
 from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
 from asr.decoding import Decoder, WordSpan
@@ -154,13 +158,20 @@ class Recognizer:
         loaded = not isinstance(bundle, (str, Path))
         self.info = read_model_info(bundle.path if loaded else bundle)
         self.runtime = "tf" if loaded else choose_runtime(runtime, self.info.path, audio_hint)
-        self.predictor = self._predictor(bundle if loaded else None)
+        self.predictor = self._predictor(bundle if loaded else None, fallback=runtime == "auto")
         self.decoder = Decoder.from_config(self.decode, self.info.vocab.chars)
 
-    def _predictor(self, bundle: Any) -> Any:
-        """LiteRT on the bundle's model.tflite, or TensorFlow on its Keras model (imported quietly)."""
+    def _predictor(self, bundle: Any, fallback: bool) -> Any:
+        """LiteRT on the bundle's model.tflite, or TensorFlow on its Keras model (imported quietly); with
+        `fallback` (runtime auto), a damaged model.tflite falls back to TensorFlow with a warning."""
         if self.runtime == "litert":
-            return LiteRTPredictor(self.info.path / TFLITE_FILE)
+            try:
+                return LiteRTPredictor(self.info.path / TFLITE_FILE)
+            except AsrError as err:
+                if not fallback:
+                    raise
+                print(f"warning: {err}; using {MODEL_FILE} (TensorFlow) instead", file=sys.stderr, flush=True)
+                self.runtime = "tf"
         if bundle is None:
             from asr.bundle import load_bundle
             from asr.runtime import import_tensorflow
@@ -256,15 +267,38 @@ def load_model(path: str | Path, beam_width: int = 1, runtime: str = "auto", **d
     return Recognizer(path, runtime=runtime, beam_width=beam_width, **decode)
 
 
-def transcribe_inputs(model: str | Path, inputs: Sequence[str], decode: DecodeConfig | None = None,
+def transcribe_inputs(model: str | Path, paths: Sequence[str], decode: DecodeConfig | None = None,
                       runtime: str = "auto") -> Iterator[tuple[str, Transcript | AsrError]]:
-    """`asr transcribe`: expand FILE|DIR|GLOB inputs, pick the runtime, yield `(path, Transcript | AsrError)`."""
-    paths, unmatched = expand_inputs(inputs)
-    for item, reason in unmatched:
-        yield item, AsrError(reason)
+    """`asr transcribe`: audio `paths` (from `expand_inputs`) on the runtime that suits their total duration;
+    yields `(path, Transcript | AsrError)` in order."""
     if paths:
         hint = sum(audio_seconds(p) for p in paths) if runtime == "auto" else 0.0
         yield from Recognizer(model, decode, runtime, hint).transcribe_many(paths)
+
+
+def output_paths(paths: Sequence[str], out_dir: Path, fmt: str) -> dict[str, Path]:
+    """Where `--output-dir` writes each input's transcript, so that no result overwrites another.
+
+    Like whisper and Vosk: OUT/x.FMT for x.wav, while the inputs' names are unique. When two files share a name,
+    every transcript keeps its folder below the inputs' common folder (a/x.wav -> OUT/a/x.txt, b/x.wav ->
+    OUT/b/x.txt) and files of one folder that differ only in suffix keep it (c/y.wav, c/y.flac ->
+    OUT/c/y.wav.txt, OUT/c/y.flac.txt).
+    """
+    files = {p: Path(p).resolve() for p in paths}
+    unique = set(files.values())
+    if len({f.stem for f in unique}) == len(unique):
+        targets = {p: out_dir / f"{f.stem}.{fmt}" for p, f in files.items()}
+    else:
+        root = Path(os.path.commonpath([f.parent for f in unique]))
+        bases = Counter(f.with_suffix("") for f in unique)
+        names = {f: f.name if bases[f.with_suffix("")] > 1 else f.stem for f in unique}
+        targets = {p: out_dir / f.parent.relative_to(root) / f"{names[f]}.{fmt}" for p, f in files.items()}
+    first: dict[Path, str] = {}
+    for p, target in targets.items():
+        other = first.setdefault(target, p)
+        if files[other] != files[p]:  # only names like x.wav.mp3 beside x.wav and x.flac get here
+            raise AsrError(f"--output-dir: {other} and {p} would both be written to {target}; rename one of them")
+    return targets
 
 
 def _srt_time(seconds: float) -> str:

@@ -88,7 +88,8 @@ prepare_stage() {
 }
 
 # train_stage N [ARG...]: asr train -> EXP (with ARGs, e.g. --init BUNDLE), resuming from EXP/checkpoint after an
-# interruption; skipped once finished.
+# interruption (also from .checkpoint.old, which a kill while the checkpoint was replaced leaves and asr train puts
+# back); skipped once finished.
 train_stage() {
   in_stages "$1" || return 0
   local n=$1
@@ -97,15 +98,18 @@ train_stage() {
     echo "stage $n: $exp is trained already (delete $exp/.done to train again)"
     return 0
   fi
-  local resume=()
-  if [ -f "$exp/checkpoint/state.json" ]; then
-    resume=(--resume)
+  local how=()
+  if [ -f "$exp/checkpoint/state.json" ] || [ -f "$exp/.checkpoint.old/state.json" ]; then
+    how=(--resume)
     echo "stage $n: asr train, resuming $exp"
+  elif [ -d "$exp/bundle" ] || [ -d "$exp/.bundle.old" ]; then
+    how=(--overwrite)  # killed after its first bundle, before its first checkpoint: nothing to resume from
+    echo "stage $n: asr train -> $exp (afresh: it has no checkpoint to resume from)"
   else
     echo "stage $n: asr train -> $exp"
   fi
   $asr train --config "$config" --data "$data" --out "$exp" "$@" ${overrides[@]+"${overrides[@]}"} \
-    ${resume[@]+"${resume[@]}"}
+    ${how[@]+"${how[@]}"}
   touch "$exp/.done"
 }
 

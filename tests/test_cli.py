@@ -271,3 +271,74 @@ def test_transcribe_help_names_the_model_as_an_option():
     result = invoke("transcribe", "--help")
     assert result.exit_code == 0
     assert "--model" in result.stdout and "[BUNDLE]" not in result.stdout
+
+
+# --- damaged bundles: one line naming the file, never a traceback -------------------------------------------
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path) -> Path:
+    """A copy of the tiny bundle, to damage."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+
+
+def zip_of_something_else(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{}")
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "another zip"])
+def test_a_damaged_model_keras_is_one_line(damage, bundle_copy, tiny_prepared, tmp_path):
+    import os
+
+    model = bundle_copy / "model.keras"
+    if damage == "random bytes":
+        model.write_bytes(os.urandom(5000))
+    elif damage == "truncated":
+        model.write_bytes(model.read_bytes()[:2000])
+    else:
+        zip_of_something_else(model)
+    wav = write_tone(tmp_path / "a.wav")
+    assert_user_error(invoke("transcribe", "-m", bundle_copy, "--runtime", "tf", wav), f"{model}: ")
+    assert_user_error(invoke("eval", "--model", bundle_copy, "--data", tiny_prepared), f"{model}: ")
+
+
+def test_a_model_with_python_code_stays_refused_in_one_line(bundle_copy, tmp_path):
+    import keras
+
+    feats = keras.Input((None, 20))
+    keras.Model(feats, keras.layers.Lambda(lambda x: x * 2.0)(feats)).save(bundle_copy / "model.keras")
+    assert_user_error(invoke("transcribe", "-m", bundle_copy, "--runtime", "tf", write_tone(tmp_path / "a.wav")),
+                      f"{bundle_copy / 'model.keras'}: refused", "Lambda", "safe mode")
+
+
+@pytest.mark.parametrize("content,fragment", [('{"blank_index": 0, "chars": ["a",', "not valid JSON"),
+                                              ('{"blank_index": 0}', "not a vocabulary"),
+                                              ('["a", "b"]', "not a vocabulary")])
+def test_a_broken_vocab_json_is_one_line(content, fragment, bundle_copy, tiny_prepared, tmp_path):
+    vocab = bundle_copy / "vocab.json"
+    vocab.write_text(content)
+    assert_user_error(invoke("transcribe", "-m", bundle_copy, write_tone(tmp_path / "a.wav")), f"{vocab}: {fragment}")
+    assert_user_error(invoke("eval", "--model", bundle_copy, "--data", tiny_prepared), f"{vocab}: {fragment}")
+
+
+def test_a_truncated_model_tflite(bundle_copy, tiny_bundle, tmp_path):
+    """--runtime litert: one line naming the file; auto: a warning, then model.keras does the work."""
+    from asr.inference import TFLITE_FILE, litert_available
+
+    if not litert_available():
+        pytest.skip("ai-edge-litert not installed")
+    tflite = bundle_copy / TFLITE_FILE
+    tflite.write_bytes(tflite.read_bytes()[:3000])
+    audio = demo_flacs(1, "test")[0][0]
+    assert_user_error(invoke("transcribe", "-m", bundle_copy, "--runtime", "litert", audio),
+                      f"{tflite}: not a valid TFLite model", f"asr export {bundle_copy} --format tflite")
+    result = invoke("transcribe", "-m", bundle_copy, audio)
+    assert result.exit_code == 0, result.output
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"warning: {tflite}: not a valid TFLite model") and "using model.keras" in warning
+    assert result.stdout == invoke("transcribe", "-m", tiny_bundle, "--runtime", "tf", audio).stdout

@@ -238,6 +238,53 @@ def test_output_inside_the_corpus_or_a_file_is_refused(defect_corpus, tmp_path):
         prepare(defect_corpus.root, tmp_path / "file", CFG, n_jobs=1, progress=False)
 
 
+def test_a_data_dir_holds_one_corpus(folder_corpus, tmp_path):
+    """Re-running on the same corpus resumes; another corpus folder is refused unless --overwrite."""
+    import yaml
+    from test_cli import assert_user_error
+
+    from asr.data import PreparedData
+
+    data, sets = tmp_path / "data", [a for o in OVERRIDES for a in ("--set", o)]
+    prepare(folder_corpus, data, CFG, n_jobs=1, progress=False)
+    saved = yaml.safe_load((data / "config.yaml").read_text())
+    assert saved["corpus"] == str(folder_corpus.resolve())
+    assert PreparedData(data).features == CFG.features  # the extra key is no trouble to the reader
+    assert prepare(folder_corpus, data, CFG, n_jobs=1, progress=False).reused_shards > 0
+
+    other = shutil.copytree(folder_corpus, tmp_path / "other")
+    before = snapshot(data)
+    result = CliRunner().invoke(app, ["prepare", str(other), "--out", str(data), "--jobs", "1", *sets])
+    assert_user_error(result, f"--out {data} holds data prepared from {folder_corpus.resolve()}, not "
+                      f"{other.resolve()}", "--overwrite")
+    assert snapshot(data) == before
+    (data / "corpus").mkdir()  # not prepare's: --overwrite leaves it alone (the LibriSpeech recipe keeps links here)
+    result = CliRunner().invoke(app, ["prepare", str(other), "--out", str(data), "--jobs", "1", "--overwrite", *sets])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((data / "config.yaml").read_text())["corpus"] == str(other.resolve())
+    assert "(0 reused from an earlier run)" in result.output and (data / "corpus").is_dir()
+
+    del saved["corpus"]  # a data dir written before the corpus was recorded: accepted as before
+    (data / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert prepare(folder_corpus, data, CFG, n_jobs=1, progress=False).counts["train"] > 0
+
+
+def test_a_data_dir_being_prepared_is_refused_but_shards_of_one_run_share_it(folder_corpus, tmp_path):
+    from test_cli import assert_user_error
+
+    from asr.lock import lock_dir
+
+    data = tmp_path / "data"
+    with lock_dir(data, "asr prepare"):  # as another `asr prepare --out data` would hold it
+        result = CliRunner().invoke(app, ["prepare", str(folder_corpus), "--out", str(data), "--jobs", "1"])
+        assert_user_error(result, f"{data} is in use by asr prepare (pid {os.getpid()})")
+        assert not (data / "feats").exists()
+        part = prepare(folder_corpus, data, CFG, n_jobs=1, num_shards=2, shard_index=0, progress=False)
+        assert part.counts == {} and list((data / "feats").glob("*.json"))  # machines of one --num-shards run
+    with pytest.raises(AsrError, match="--overwrite clears --out"):
+        prepare(folder_corpus, data, CFG, n_jobs=1, num_shards=2, shard_index=1, progress=False, overwrite=True)
+
+
 def test_text_normalisation_settings_reach_the_manifests(tmp_path):
     flacs = [flac for _, flac, _ in demo_utterances("train", 3)]
     root = write_librispeech_corpus(tmp_path / "corpus", {"train": list(zip(flacs, ["SIX 2!", "SIX, TWO", "Six two"]))})

@@ -166,6 +166,31 @@ def test_librispeech_recipe_all_stages(tmp_path: Path) -> None:
     assert "reused from an earlier run" in again and "trained already" in again
 
 
+TRAIN_STAGE = """
+set -euo pipefail
+here=$1/librispeech
+source "$1/lib.sh"
+stop_stage=9 config=c.yaml data=d exp=$2 asr="echo asr"
+train_stage 2
+"""
+
+
+@pytest.mark.parametrize("left,option", [(".checkpoint.old/state.json", "--resume"),
+                                         ("checkpoint/state.json", "--resume"), ("bundle/model.keras", "--overwrite"),
+                                         ("config.yaml", "")])
+def test_train_stage_resumes_what_can_be_resumed(left: str, option: str, tmp_path: Path) -> None:
+    """An interrupted run is resumed from its checkpoint, also from `.checkpoint.old` (a kill while it was replaced,
+    which `asr train` puts back); one killed before its first checkpoint, with a bundle already, starts afresh."""
+    exp = tmp_path / "exp"
+    (exp / left).parent.mkdir(parents=True, exist_ok=True)
+    (exp / left).write_text("{}")
+    proc = subprocess.run(["bash", "-c", TRAIN_STAGE, "-", str(RECIPES), str(exp)], capture_output=True, text=True,
+                          timeout=60)
+    command = check_ok(proc).splitlines()[-1]
+    assert command.startswith("asr train --config c.yaml --data d --out ")
+    assert command.endswith(f" {option}" if option else f"--out {exp}")
+
+
 def test_librispeech_recipe_chooses_subsets_and_reports_missing_ones(tmp_path: Path) -> None:
     corpus = write_librispeech(tmp_path / "LibriSpeech")
     # Given the folder the archives were unpacked in, the recipe finds LibriSpeech/ inside it.

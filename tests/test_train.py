@@ -153,6 +153,26 @@ def test_interrupted_checkpoint_write_is_recovered(reference_run, tiny_prepared,
     assert not list(out.glob(".*"))
 
 
+def test_state_json_is_strict_json_before_the_first_dev_score(tmp_path):
+    """A checkpoint written before any dev score (mid first epoch) has best_cer inf: stored as null."""
+    from asr.checkpoint import load_checkpoint, save_checkpoint
+
+    keras.utils.set_random_seed(0)
+    _, train_model = small_training_model()
+    train_model.optimizer.build(train_model.trainable_variables)
+    state = {"seed": 0, "batch_size": 8, "n_train": 3, "steps_per_epoch": 1, "epoch": 0, "batch": 1,
+             "best_cer": float("inf"), "best_epoch": 0, "wait": 0}
+    save_checkpoint(tmp_path, train_model, state)
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"state.json holds {name}, which is not JSON")
+
+    saved = json.loads((tmp_path / "checkpoint" / "state.json").read_text(), parse_constant=refuse)
+    assert saved["best_cer"] is None and state["best_cer"] == float("inf")  # the run's own state is unchanged
+    _, fresh = small_training_model()
+    assert load_checkpoint(tmp_path, fresh, state)["best_cer"] == float("inf")
+
+
 def test_resume_continues_the_same_data_order(tiny_prepared):
     """`iterate` from (epoch, batch) yields exactly the tail of the uninterrupted iteration."""
     source = BatchSource(PreparedData(tiny_prepared), "train", 8, 2, seed=0)
@@ -165,6 +185,116 @@ def test_resume_continues_the_same_data_order(tiny_prepared):
             for a, b in zip(tail, full[epoch * per_epoch + batch:]):
                 np.testing.assert_array_equal(a["labels"], b["labels"])
                 np.testing.assert_array_equal(a["feats"], b["feats"])
+
+
+# --- one run per directory -------------------------------------------------------------------------------
+
+
+def invoke_train(prepared: Path, out: Path, *args: str):
+    """`asr train` (as `cli_args`) through Typer's CliRunner; `args`: --set overrides, or options from `--`."""
+    from typer.testing import CliRunner
+
+    from asr.cli import app
+
+    options = [a for a in args if a.startswith("--")]
+    return CliRunner().invoke(app, [*cli_args(prepared, out, *(a for a in args if a not in options))[3:], *options])
+
+
+def tree_digest(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_locked_run_directory_is_refused_naming_the_process(tiny_prepared, tmp_path):
+    from test_cli import assert_user_error
+
+    from asr.lock import lock_dir
+
+    out = tmp_path / "run"
+    with lock_dir(out, "asr train"):  # as another `asr train` into the same --out would hold it
+        assert_user_error(invoke_train(tiny_prepared, out), f"{out} is in use by asr train (pid {os.getpid()})")
+        assert [p.name for p in out.iterdir()] == [".lock"]  # nothing written
+    assert not out.exists()
+
+
+def test_only_the_chief_locks_the_run_directory(tiny_prepared, tmp_path, monkeypatch):
+    """Under multi_worker every worker runs `asr train` with the same --out: the others neither lock nor wait."""
+    import asr.train
+    from asr.distribute import is_chief
+    from asr.lock import lock_dir
+
+    monkeypatch.setattr(asr.train, "_train", lambda *args: Path("trained"))  # no cluster to train with here
+    cfg = run_config(tiny_prepared, tmp_path / "run", "train.strategy=multi_worker")
+    with lock_dir(tmp_path / "run", "asr train"):
+        for index in (1, 0):
+            monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
+                                                        "task": {"type": "worker", "index": index}}))
+            assert is_chief("multi_worker") == (index == 0)
+            if index:
+                assert train(cfg) == Path("trained")
+            else:
+                with pytest.raises(AsrError, match="is in use by asr train"):
+                    train(cfg)
+    assert is_chief("default") and is_chief("mirrored")
+
+
+def test_a_run_directory_with_results_needs_resume_or_overwrite(reference_run, tiny_prepared, tmp_path):
+    import shutil
+
+    from test_cli import assert_user_error
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    before = tree_digest(out)
+    assert_user_error(invoke_train(tiny_prepared, out), f"{out} already holds a run (checkpoint/, bundle/)",
+                      "--resume", "--overwrite")
+    assert_user_error(invoke_train(tiny_prepared, out, "--resume", "--overwrite"), "give one of them")
+    assert tree_digest(out) == before  # not a byte changed
+
+
+def test_a_run_killed_before_its_first_checkpoint_holds_no_results(tiny_prepared, tmp_path):
+    from asr.train import _check_out_dir
+
+    out, cfg = tmp_path / "run", run_config(tiny_prepared, tmp_path / "run")
+    out.mkdir()
+    (out / "config.yaml").write_text("train: {}\n")
+    (out / "log.csv").write_text("epoch,loss\n")
+    _check_out_dir(out, cfg, resume=False, overwrite=False)  # training may start here
+    (out / ".checkpoint.old").mkdir()  # a kill while the checkpoint was replaced: `checkpoint` is put back from it
+    with pytest.raises(AsrError, match=r"already holds a run \(checkpoint/\)"):
+        _check_out_dir(out, cfg, resume=False, overwrite=False)
+
+
+def test_overwrite_replaces_the_earlier_run(reference_run, tiny_prepared, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    (out / ".bundle.old").mkdir()  # what a kill inside the earlier run's bundle write left
+    old_events = {p.name for p in (out / "tensorboard").iterdir()}
+    result = invoke_train(tiny_prepared, out, "train.epochs=1", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert [int(r["epoch"]) for r in read_history(out / "log.csv")] == [1]
+    assert read_state(out)["epoch"] == 1 and json.loads((out / "bundle" / "train.json").read_text())["epoch"] == 1
+    assert old_events.isdisjoint(p.name for p in (out / "tensorboard").iterdir())  # one run's curves only
+    assert not list(out.glob(".*"))
+
+
+def test_resume_with_another_model_is_one_line(reference_run, tiny_prepared, tmp_path):
+    import shutil
+
+    from test_cli import assert_user_error
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    before = tree_digest(out)
+    assert_user_error(invoke_train(tiny_prepared, out, "model.lstm_units=64", "--resume"),
+                      f"the checkpoint in {out} does not match this config (model.lstm_units is 64, the run's is 32",
+                      "--overwrite")
+    assert tree_digest(out) == before
+    (out / "config.yaml").unlink()  # without the run's config, the weights themselves are refused
+    assert_user_error(invoke_train(tiny_prepared, out, "model.lstm_units=64", "--resume"),
+                      f"{out / 'checkpoint'}: the checkpoint does not match this config")
+    assert not (out / "config.yaml").exists()  # a refused --resume writes nothing
 
 
 # --- logs -------------------------------------------------------------------------------------------------
@@ -187,6 +317,25 @@ def test_run_directory_has_csv_tensorboard_and_plot(reference_run):
                 seen.setdefault(value.tag, []).append(event.step)
     assert seen["epoch/dev_cer"] == list(range(1, EPOCHS + 1))
     assert seen["epoch/loss"] == list(range(1, EPOCHS + 1))
+
+
+PLOT_IN_ANOTHER_BACKEND = """
+import sys, matplotlib
+matplotlib.use("svg")  # the process's own choice, e.g. a notebook's inline backend
+from asr.plots import plot_history
+plot_history([{"epoch": "1", "loss": "9.5", "dev_cer": "0.9"}, {"epoch": "2", "loss": "4.0", "dev_cer": "0.6"}],
+             sys.argv[1])
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_plotting_leaves_the_process_backend_alone(tmp_path):
+    png = tmp_path / "curves.png"
+    proc = subprocess.run([sys.executable, "-c", PLOT_IN_ANOTHER_BACKEND, str(png)], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["svg", "False"]
+    assert png.read_bytes().startswith(b"\x89PNG")
 
 
 # --- non-finite loss guard --------------------------------------------------------------------------------

@@ -130,6 +130,31 @@ def test_cli_transcribe_srt_to_output_dir(tiny_bundle, speech, tmp_path):
     assert bad.exit_code == 2 and "--format 'doc'" in bad.output
 
 
+def test_output_paths_never_share_a_file(tmp_path):
+    from asr.transcribe import output_paths
+
+    out = tmp_path / "out"
+    flat = [str(tmp_path / "in" / n) for n in ("a/x.wav", "b/y.flac")]
+    assert output_paths(flat, out, "txt") == {flat[0]: out / "x.txt", flat[1]: out / "y.txt"}  # as whisper names
+    clash = [str(tmp_path / "in" / n) for n in ("a/x.wav", "b/x.wav", "a/x.flac", "a/y.wav", "b/x.wav")]
+    assert output_paths(clash, out, "srt") == {clash[0]: out / "a" / "x.wav.srt", clash[1]: out / "b" / "x.srt",
+                                               clash[2]: out / "a" / "x.flac.srt", clash[3]: out / "a" / "y.srt"}
+    weird = [str(tmp_path / n) for n in ("x.wav", "x.flac", "x.wav.mp3")]  # x.wav.txt twice: refused, up front
+    with pytest.raises(AsrError, match=r"--output-dir: .*x\.wav and .*x\.wav\.mp3 would both be written to"):
+        output_paths(weird, out, "txt")
+
+
+def test_cli_output_dir_keeps_every_result(tiny_bundle, tmp_path):
+    files = [write_tone(tmp_path / "in" / name, seconds=0.5 + 0.1 * k)
+             for k, name in enumerate(("a/x.wav", "b/x.wav", "a/x.flac"))]
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["transcribe", "-m", str(tiny_bundle), *map(str, files), "--format", "json",
+                                 "--output-dir", str(out), "--runtime", "tf"])
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(out).as_posix(): json.loads(p.read_text())["path"] for p in out.rglob("*.json")}
+    assert written == {"a/x.wav.json": str(files[0]), "b/x.json": str(files[1]), "a/x.flac.json": str(files[2])}
+
+
 def test_python_api(tiny_bundle, speech):
     import asr
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from asr.augment import Augmentation
 from asr.bundle import MODEL_FILE, save_bundle
 from asr.checkpoint import CHECKPOINT_DIR, load_checkpoint, recover_dir, save_checkpoint
-from asr.config import Config, config_to_dict, dump_yaml, read_yaml
+from asr.config import Config, FeatureConfig, TextConfig, config_to_dict, dump_yaml, read_yaml
 from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import greedy_decode
 from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
@@ -121,10 +121,19 @@ def _set_threads(threads: int) -> None:
 
 
 def _check_data(cfg: Config, data: PreparedData) -> None:
-    """The data must have been checked for CTC feasibility at (at least) this model's subsampling."""
+    """The data must have been checked for CTC feasibility at (at least) this model's subsampling, and a
+    `features` or `text` section the config sets must be the one the data was prepared with: training takes
+    both from the data, so a different one would be silently ignored."""
     if cfg.model.conv_stride > data.prepared_stride:
         raise AsrError(f"model.conv_stride {cfg.model.conv_stride} > {data.prepared_stride} used by `asr prepare` "
                        f"for {data.dir}: re-run prepare with this config so CTC-infeasible items are filtered")
+    for name, ours, theirs, default in (("features", cfg.features, data.features, FeatureConfig()),
+                                        ("text", cfg.text, data.text, TextConfig())):
+        if ours not in (theirs, default):
+            diff = ", ".join(f"{name}.{k} {v!r} (data: {getattr(theirs, k)!r})" for k, v in asdict(ours).items()
+                             if v != getattr(theirs, k))
+            raise AsrError(f"the config's {name} section differs from the one {data.dir} was prepared with: {diff}; "
+                           f"training takes it from the data: prepare again with this config, or drop the section")
 
 
 def split_dev(data: PreparedData) -> tuple[list[dict], list[dict]]:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import compute_mfcc, load_audio
+from asr.audio import compute_mfcc, is_silent, load_audio
 from asr.bundle import MODEL_FILE
 from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
@@ -208,6 +208,9 @@ class Recognizer:
                     results[i] = self._finish(seg, self._long_probs(seg, seconds), seconds)
                 else:
                     audio = self._load(seg)
+                    if is_silent(audio):  # nothing was said: the model would still guess a letter from the noise
+                        results[i] = Transcript(seg.path, "", round(audio.size / self._rate, 3), ())
+                        continue
                     short.append((i, compute_mfcc(audio, self.info.features), audio.size / self._rate))
             except AsrError as err:
                 results[i] = err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, demo_flacs, write_tone
+from conftest import REPO, TINY_OVERRIDES, demo_flacs, write_tone
 from typer.testing import CliRunner
 
 from asr.cli import app
@@ -342,3 +342,15 @@ def test_a_truncated_model_tflite(bundle_copy, tiny_bundle, tmp_path):
     [warning] = result.stderr.splitlines()
     assert warning.startswith(f"warning: {tflite}: not a valid TFLite model") and "using model.keras" in warning
     assert result.stdout == invoke("transcribe", "-m", tiny_bundle, "--runtime", "tf", audio).stdout
+
+
+def test_train_refuses_a_features_or_text_section_the_data_was_not_prepared_with(tiny_prepared, tmp_path):
+    """Training takes features and text rules from the prepared data; a config that says otherwise is no silent
+    no-op."""
+    for setting, message in (("features.n_mfcc=13", "features.n_mfcc 13 (data: 20)"),
+                             ("text.numbers_to_words=true", "text.numbers_to_words True (data: False)")):
+        tiny = [a for o in TINY_OVERRIDES for a in ("--set", o)]
+        result = invoke("train", "--config", REPO / "configs" / "demo.yaml", *tiny, "--set", setting,
+                        "--data", tiny_prepared, "--out", tmp_path / "run")
+        assert_user_error(result, message, "prepare again")
+    assert not (tmp_path / "run").exists()

@@ -202,3 +202,13 @@ def test_tone_files_of_many_formats(recognizer, tmp_path):
     for name, rate, channels in (("t.aiff", 11025, 1), ("t.au", 16000, 2)):
         path = write_tone(tmp_path / name, 1.5, rate, channels)
         check_transcript(recognizer.transcribe(path), 1.5)
+
+
+def test_silence_transcribes_as_nothing(tmp_path):
+    """A silent file has nothing to transcribe (the bundled model used to emit a stray `z` for it)."""
+    from asr.transcribe import load_model
+
+    path = tmp_path / "silence.wav"
+    sf.write(str(path), np.zeros(16000 * 2, np.float32), 16000)
+    result = load_model("en-synth").transcribe(path)
+    assert (result.text, result.words, result.duration) == ("", (), 2.0)

@@ -124,6 +124,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(where, reference_run, ti
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert read_state(out)["epoch"] == EPOCHS
     assert [int(r["epoch"]) for r in read_history(out / "log.csv")] == list(range(1, EPOCHS + 1))
+    resumed = {int(r["epoch"]): int(r["resumed_at_batch"]) for r in read_history(out / "log.csv")}
+    assert resumed == {e: state["batch"] if e == state["epoch"] + 1 else 0 for e in range(1, EPOCHS + 1)}
     assert not list(out.glob(".*"))  # no temporaries left behind by the kill
 
 

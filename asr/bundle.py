@@ -19,7 +19,7 @@ from typing import Any
 
 from asr.config import FeatureConfig, ModelConfig, TextConfig, config_to_dict, dump_yaml, read_yaml, section_from_dict
 from asr.errors import AsrError, first_line
-from asr.files import atomic_dir, read_json, write_json
+from asr.files import atomic_dir, ensure_free_space, path_size, read_json, write_json
 from asr.text import Vocabulary
 
 MODEL_FILE = "model.keras"
@@ -68,7 +68,14 @@ class Bundle:
 
 def save_bundle(path: str | Path, model: Any, features: FeatureConfig, text: TextConfig, model_cfg: ModelConfig,
                 vocab: Vocabulary, stats: dict, info: dict) -> None:
-    """Write a bundle directory atomically (a kill mid-write leaves the previous bundle intact)."""
+    """Write a bundle directory atomically (a kill mid-write leaves the previous bundle intact).
+
+    The free space is checked first (AsrError when short): about the previous bundle's size, or twice the
+    weights (model.keras, then model.tflite) for the first one.
+    """
+    from asr.checkpoint import weight_bytes
+
+    ensure_free_space(path, max(path_size(path), 2 * weight_bytes(model)))
     with atomic_dir(path) as tmp:
         model.save(tmp / MODEL_FILE)
         cfg = {"features": config_to_dict(features), "text": config_to_dict(text), "model": config_to_dict(model_cfg)}

@@ -26,11 +26,18 @@ from typing import Any
 import numpy as np
 
 from asr.errors import AsrError
-from asr.files import atomic_dir, read_json, write_json
+from asr.files import atomic_dir, ensure_free_space, path_size, read_json, write_json
 
 CHECKPOINT_DIR = "checkpoint"
 # State keys that fix the data order and the step count: a resumed run must agree with them.
 ORDER_KEYS = ("seed", "batch_size", "n_train", "steps_per_epoch")
+# A checkpoint holds the weights and Adam's two moments per weight; a little more for HDF5 and npz headers.
+CHECKPOINT_COPIES = 3.2
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of `model`'s weights as stored (float32 and friends)."""
+    return sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
 
 
 def recover_dir(path: Path) -> None:
@@ -62,8 +69,13 @@ def _load_arrays(path: Path, variables: list[Any], what: str) -> None:
 
 
 def save_checkpoint(out_dir: Path, train_model: Any, state: dict) -> None:
-    """Weights + optimizer variables + generator states + state.json, written as one atomic directory."""
-    with atomic_dir(out_dir / CHECKPOINT_DIR) as tmp:
+    """Weights + optimizer variables + generator states + state.json, written as one atomic directory.
+
+    The free space is checked first (AsrError when short): h5py can crash the process on a full disk.
+    """
+    path = out_dir / CHECKPOINT_DIR
+    ensure_free_space(path, max(path_size(path), int(CHECKPOINT_COPIES * weight_bytes(train_model))))
+    with atomic_dir(path) as tmp:
         train_model.save_weights(tmp / "model.weights.h5")
         _save_arrays(tmp / "optimizer.npz", train_model.optimizer.variables)
         _save_arrays(tmp / "rng.npz", _rng_variables(train_model))

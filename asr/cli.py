@@ -109,6 +109,7 @@ def prepare(
         parent = read_parent(like)
         cfg = like_config(cfg, parent)
     result = run_prepare(corpus_dir, out, cfg, fmt, jobs, strict, num_shards, shard_index,
+                         progress=sys.stderr.isatty(),  # a bar's \r updates would fill a log file
                          base_vocab=parent.vocab if parent else None, grow_vocab=grow_vocab, overwrite=overwrite)
     if not result.counts:
         typer.echo(f"shard {shard_index}/{num_shards} done; run once more without --num-shards to finish {out}")

@@ -10,7 +10,8 @@ Two runtimes with the same call, `predictor(list of feats [T_i, n_mfcc]) -> list
   LiteRT interpreter (`ai-edge-litert`), which loads in ~0.1 s instead of TensorFlow's ~5 s import. One
   utterance per call (the LSTM loop exports only with a fixed batch of 1); slower per second of audio.
 
-`choose_runtime` picks LiteRT for short jobs when it can, TensorFlow otherwise.
+`choose_runtime` picks LiteRT whenever it can, TensorFlow otherwise: whatever else a job holds, a file is always
+run on the same runtime, so it gets the same text (the two differ slightly), and memory stays ~130 MB, not ~1 GB.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from asr.runtime import silenced_stderr_fd
 
 TFLITE_FILE = "model.tflite"  # in the bundle directory; `asr export --format tflite` writes it
 RUNTIMES = ("auto", "tf", "litert")
-# Below this much audio, LiteRT's fast start beats TensorFlow's ~5 s import despite its slower forward pass.
-LITERT_MAX_SECONDS = 300.0
 
 
 class Predictor:
@@ -100,8 +99,11 @@ def litert_available() -> bool:
     return importlib.util.find_spec("ai_edge_litert") is not None
 
 
-def choose_runtime(runtime: str, bundle_dir: str | Path, audio_seconds: float = 0.0) -> str:
-    """Resolve `auto` to `litert` (bundle has model.tflite, LiteRT installed, short job) or `tf`; check the rest."""
+def choose_runtime(runtime: str, bundle_dir: str | Path) -> str:
+    """Resolve `auto` to `litert` (bundle has model.tflite, LiteRT installed) or `tf`; check the rest.
+
+    Never by the size of the job: the same file must give the same text whatever else is transcribed with it.
+    """
     if runtime not in RUNTIMES:
         raise AsrError(f"--runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     has_tflite = (Path(bundle_dir) / TFLITE_FILE).is_file()
@@ -112,5 +114,5 @@ def choose_runtime(runtime: str, bundle_dir: str | Path, audio_seconds: float = 
             raise AsrError("--runtime litert needs the LiteRT interpreter: pip install ai-edge-litert")
         return "litert"
     if runtime == "auto":
-        return "litert" if has_tflite and litert_available() and audio_seconds < LITERT_MAX_SECONDS else "tf"
+        return "litert" if has_tflite and litert_available() else "tf"
     return runtime

@@ -45,7 +45,7 @@ from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, l
 from asr.config import SPLITS, Config, config_to_dict, dump_yaml, read_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
-from asr.files import atomic_path, read_json, write_json, write_jsonl, write_text
+from asr.files import atomic_path, ensure_free_space, read_json, write_json, write_jsonl, write_text
 from asr.lock import lock_dir
 from asr.runtime import available_cores
 from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
@@ -201,7 +201,9 @@ def featurise_shard(job: ShardJob, progress: Callable[[int], None] | None = None
 def _write_shard(job: ShardJob, feats: list[np.ndarray], items: list[dict], skipped: list[dict]) -> dict:
     """Write the shard's features, then its metadata (which marks it finished); return the metadata."""
     stacked = np.concatenate(feats) if feats else np.zeros((0, job.cfg.features.n_mfcc), np.float32)
-    with atomic_path(Path(job.out_dir) / f"{job.name}.npy") as tmp:
+    path = Path(job.out_dir) / f"{job.name}.npy"
+    ensure_free_space(path, stacked.nbytes)  # the metadata is small; SPACE_MARGIN covers it and the manifests
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, stacked)
     meta = {"key": job.key, "items": items, "skipped": skipped, "count": int(len(stacked)),

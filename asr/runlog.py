@@ -20,7 +20,10 @@ LOG_FILE = "log.csv"
 PLOT_FILE = "curves.png"
 TENSORBOARD_DIR = "tensorboard"
 PLOT_SECONDS = 60.0  # a redraw costs ~0.2 s: negligible against a minute of training
-LOG_FIELDS = ("epoch", "loss", "dev_cer", "dev_wer", "lr", "audio_s_per_s", "skipped", "seconds")
+# resumed_at_batch: 0, or the batch a mid-epoch --resume started that epoch at: its loss, throughput and seconds
+# then cover only the batches from there on (the Keras averages before the kill are not kept).
+LOG_FIELDS = ("epoch", "loss", "dev_cer", "dev_wer", "lr", "audio_s_per_s", "skipped", "seconds", "resumed_at_batch")
+SCALARS = LOG_FIELDS[1:-1]  # what TensorBoard plots
 
 
 def read_history(path: Path) -> list[dict]:
@@ -56,7 +59,7 @@ class TensorBoardScalars:
         import tensorflow as tf
 
         with self.writer.as_default():
-            for key in LOG_FIELDS[1:]:
+            for key in SCALARS:
                 tf.summary.write(f"epoch/{key}", tf.constant(float(row[key])), step=int(row["epoch"]),
                                  metadata=self.meta)
         self.writer.flush()

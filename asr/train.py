@@ -6,7 +6,8 @@
 Run directory (`train.out_dir`; under `train.strategy=multi_worker` only worker 0 writes it):
 
     config.yaml     the resolved configuration
-    log.csv         one row per epoch: loss, dev_cer, dev_wer, lr, audio_s_per_s, skipped, seconds
+    log.csv         one row per epoch: loss, dev_cer, dev_wer, lr, audio_s_per_s, skipped, seconds,
+                    resumed_at_batch (not 0: a mid-epoch --resume; that row covers the batches from there on)
     curves.png      train loss and dev CER per epoch (asr/runlog.py)
     tensorboard/    the same scalars for `tensorboard --logdir OUT/tensorboard`
     checkpoint/     weights, optimizer state, progress, every epoch and every `train.checkpoint_minutes`
@@ -277,7 +278,8 @@ class EpochBook:
 
         seconds = time.perf_counter() - self.t0
         logs.update(audio_s_per_s=self.audio / seconds, skipped=self.skipped, seconds=seconds,
-                    lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)))
+                    lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)),
+                    resumed_at_batch=self.offset)
         scores = score_split(self.predictor, self.run.data, self.dev_rows)
         logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
         state = self.run.state

@@ -144,12 +144,11 @@ def audio_seconds(path: str) -> float:
 class Recognizer:
     """A loaded model ready to transcribe files: featurise, run the network (TF or LiteRT), decode."""
 
-    def __init__(self, bundle: Any, decode: DecodeConfig | None = None, runtime: str = "auto",
-                 audio_hint: float = 0.0, **overrides: Any):
+    def __init__(self, bundle: Any, decode: DecodeConfig | None = None, runtime: str = "auto", **overrides: Any):
         """`bundle`: a loaded `asr.bundle.Bundle` or a bundle directory. `overrides`: DecodeConfig fields.
 
-        `runtime`: tf | litert | auto (LiteRT when the bundle has model.tflite and `audio_hint` seconds
-        of audio are expected to be few; see `asr.inference.choose_runtime`).
+        `runtime`: tf | litert | auto (LiteRT when the bundle has model.tflite and LiteRT is installed; see
+        `asr.inference.choose_runtime`).
         """
         self.decode = dataclasses.replace(decode or DecodeConfig(), **{k: v for k, v in overrides.items()
                                                                        if v is not None})
@@ -157,7 +156,7 @@ class Recognizer:
             raise AsrError(f"decode.chunk_seconds {self.decode.chunk_seconds}: must exceed {2 * CONTEXT_SECONDS}")
         loaded = not isinstance(bundle, (str, Path))
         self.info = read_model_info(bundle.path if loaded else bundle)
-        self.runtime = "tf" if loaded else choose_runtime(runtime, self.info.path, audio_hint)
+        self.runtime = "tf" if loaded else choose_runtime(runtime, self.info.path)
         self.predictor = self._predictor(bundle if loaded else None, fallback=runtime == "auto")
         self.decoder = Decoder.from_config(self.decode, self.info.vocab.chars)
 
@@ -272,11 +271,9 @@ def load_model(path: str | Path, beam_width: int = 1, runtime: str = "auto", **d
 
 def transcribe_inputs(model: str | Path, paths: Sequence[str], decode: DecodeConfig | None = None,
                       runtime: str = "auto") -> Iterator[tuple[str, Transcript | AsrError]]:
-    """`asr transcribe`: audio `paths` (from `expand_inputs`) on the runtime that suits their total duration;
-    yields `(path, Transcript | AsrError)` in order."""
+    """`asr transcribe`: audio `paths` (from `expand_inputs`); yields `(path, Transcript | AsrError)` in order."""
     if paths:
-        hint = sum(audio_seconds(p) for p in paths) if runtime == "auto" else 0.0
-        yield from Recognizer(model, decode, runtime, hint).transcribe_many(paths)
+        yield from Recognizer(model, decode, runtime).transcribe_many(paths)
 
 
 def output_paths(paths: Sequence[str], out_dir: Path, fmt: str) -> dict[str, Path]:

@@ -442,3 +442,20 @@ def test_a_corpus_of_a_few_utterances_still_gets_a_dev_split():
         assert splits["dev"] and splits["train"], (n, {k: len(v) for k, v in splits.items()})
         assert sorted(u.id for s in splits.values() for u in s) == sorted(u.id for u in utts)
         assert splits == assign_splits(utts, CFG)  # deterministic
+
+
+def test_a_full_disk_stops_prepare_with_one_line_and_a_rerun_resumes(folder_corpus, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    data, sets = tmp_path / "data", [a for o in OVERRIDES for a in ("--set", o)]
+    usage, real = namedtuple("Usage", "total used free"), shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 0, 2**20) if Path(p).name == "feats" else real(p))
+    result = CliRunner().invoke(app, ["prepare", str(folder_corpus), "--out", str(data), "--jobs", "1", *sets])
+    assert result.exit_code == 2, result.output
+    assert "\r" not in result.output  # stderr is no terminal here: no progress bar
+    assert result.output.startswith(f"error: no space left on device for {data / 'feats'}/")
+    assert ": needs ~" in result.output and "1 MB free" in result.output and len(result.output.splitlines()) == 1
+    assert list((data / "feats").iterdir()) == []  # no shard, no temporary: nothing half-written
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    result = CliRunner().invoke(app, ["prepare", str(folder_corpus), "--out", str(data), "--jobs", "1", *sets])
+    assert result.exit_code == 0, result.output

@@ -124,6 +124,8 @@ def test_resume_after_kill_matches_an_uninterrupted_run(where, reference_run, ti
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert read_state(out)["epoch"] == EPOCHS
     assert [int(r["epoch"]) for r in read_history(out / "log.csv")] == list(range(1, EPOCHS + 1))
+    resumed = {int(r["epoch"]): int(r["resumed_at_batch"]) for r in read_history(out / "log.csv")}
+    assert resumed == {e: state["batch"] if e == state["epoch"] + 1 else 0 for e in range(1, EPOCHS + 1)}
     assert not list(out.glob(".*"))  # no temporaries left behind by the kill
 
 
@@ -656,3 +658,60 @@ def test_without_a_dev_split_the_model_is_selected_on_held_out_train_utterances(
     assert not {r["id"] for r in train_rows} & {r["id"] for r in dev_rows}
     assert "no dev split" in capsys.readouterr().err
     assert split_dev(PreparedData(tiny_prepared))[1] == PreparedData(tiny_prepared).rows("dev")  # a dev split is used
+
+
+# --- full disk ---------------------------------------------------------------------------------------------
+
+
+def low_disk_at(monkeypatch, name: str, free: int = 2**20) -> None:
+    """shutil.disk_usage reports `free` bytes for a folder called `name`, plenty elsewhere."""
+    import shutil
+    from collections import namedtuple
+
+    usage, real = namedtuple("Usage", "total used free"), shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 0, free) if Path(p).name == name else real(p))
+
+
+def test_a_checkpoint_or_bundle_without_space_is_refused_and_the_previous_one_kept(tmp_path, monkeypatch):
+    from asr.bundle import save_bundle
+    from asr.checkpoint import save_checkpoint
+    from asr.config import FeatureConfig, TextConfig
+    from asr.text import Vocabulary
+
+    model, train_model = small_training_model()
+    train_model.optimizer.build(train_model.trainable_variables)
+    state = {"seed": 0, "batch_size": 8, "n_train": 3, "steps_per_epoch": 1, "epoch": 1, "batch": 0,
+             "best_cer": 0.5, "best_epoch": 1, "wait": 0}
+    vocab = Vocabulary.from_texts(["abcde"], "abcde '")
+    bundle_args = (FeatureConfig(n_mfcc=N_FEATS), TextConfig(), ModelConfig(), vocab, {"mean": [0.0], "std": [1.0]})
+    save_checkpoint(tmp_path, train_model, state)
+    save_bundle(tmp_path / "bundle", model, *bundle_args, {"epoch": 1})
+    before = tree_digest(tmp_path)
+    low_disk_at(monkeypatch, "checkpoint")
+    with pytest.raises(AsrError, match=rf"^no space left on device for {tmp_path / 'checkpoint'}: needs ~\d+ MB, "
+                                       r"1 MB free; free some space"):
+        save_checkpoint(tmp_path, train_model, {**state, "epoch": 2})
+    low_disk_at(monkeypatch, "bundle")
+    with pytest.raises(AsrError, match=rf"^no space left on device for {tmp_path / 'bundle'}: needs"):
+        save_bundle(tmp_path / "bundle", model, *bundle_args, {"epoch": 2})
+    assert tree_digest(tmp_path) == before
+
+
+def test_training_out_of_space_at_the_second_checkpoint_is_one_line_and_resumable(tiny_prepared, tmp_path,
+                                                                                   monkeypatch):
+    import shutil
+
+    out, real = tmp_path / "run", shutil.disk_usage
+    low_disk_at(monkeypatch, "checkpoint")  # only once a first checkpoint exists: the second write is refused
+    result = invoke_train(tiny_prepared, out, "train.epochs=2", "train.patience=99", "train.checkpoint_minutes=0")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: no space left on device for {out / 'checkpoint'}: needs ~"
+                     f"{lines[0].split('~')[1].split(' ')[0]} MB, 1 MB free; free some space, then re-run the command "
+                     "(asr train: with --resume)"]
+    assert read_state(out)["epoch"] == 1  # the last good checkpoint
+    assert not list(out.glob(".checkpoint*"))
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    result = invoke_train(tiny_prepared, out, "train.epochs=2", "train.patience=99", "--resume")
+    assert result.exit_code == 0, result.output
+    assert read_state(out)["epoch"] == 2

@@ -175,9 +175,28 @@ def test_choose_runtime(tiny_bundle, tmp_path):
         choose_runtime("litert", bare)
     with pytest.raises(AsrError, match="--runtime 'gpu'"):
         choose_runtime("gpu", tiny_bundle)
-    (tmp_path / TFLITE_FILE).write_bytes(b"")
-    assert choose_runtime("auto", tmp_path, 10.0) == ("litert" if litert_available() else "tf")
-    assert choose_runtime("auto", tmp_path, 3600.0) == "tf"  # long jobs amortise TensorFlow's start-up
+
+
+@pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
+def test_the_same_file_gets_the_same_text_whatever_else_the_job_holds(tiny_bundle, speech, tmp_path, monkeypatch):
+    """`auto` never switches runtime by the job's length (it once did above 300 s: other text, 8x the memory)."""
+    import inspect
+
+    from asr import inference
+    from asr.transcribe import Recognizer, transcribe_inputs
+
+    assert "audio_seconds" not in inspect.signature(choose_runtime).parameters  # nothing to switch on
+    monkeypatch.setattr(inference, "LITERT_MAX_SECONDS", 8.0, raising=False)  # a long job, with short audio
+    longer = tmp_path / "longer.wav"
+    audio, rate = sf.read(str(speech), dtype="float32")
+    sf.write(str(longer), np.concatenate([audio, audio[::-1]]), rate)
+    runtimes, transcribe_many = [], Recognizer.transcribe_many
+    monkeypatch.setattr(Recognizer, "transcribe_many",
+                        lambda self, paths: runtimes.append(self.runtime) or transcribe_many(self, paths))
+    alone = dict(transcribe_inputs(tiny_bundle, [str(speech)]))
+    together = dict(transcribe_inputs(tiny_bundle, [str(speech), str(longer)]))
+    assert runtimes == ["litert", "litert"]
+    assert alone[str(speech)] == together[str(speech)]  # text, duration and word times
 
 
 @pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
@@ -188,7 +207,7 @@ def test_litert_runtime_matches_tensorflow(tiny_bundle, recognizer, speech, tmp_
 
     bundle_dir = shutil.copytree(tiny_bundle, tmp_path / "bundle")
     export_tflite(load_bundle(bundle_dir), bundle_dir / TFLITE_FILE)
-    lite = Recognizer(bundle_dir, runtime="auto", audio_hint=5.0)
+    lite = Recognizer(bundle_dir, runtime="auto")
     assert lite.runtime == "litert"
     feats = [np.random.default_rng(0).standard_normal((n, 20)).astype(np.float32) * 5 for n in (37, 200)]
     for f in feats:  # one at a time: in a TF batch the shorter one would see padding after its end

@@ -302,7 +302,7 @@ class EpochBook:
             self.log.plot()
 
 
-def _callback(book: EpochBook) -> Any:
+def _callback(book: EpochBook, stop: int) -> Any:
     """A Keras callback that hands `fit`'s events to `book` (Keras passes one `logs` dict to all callbacks,
     and the progress bar comes last, so what `book` adds to it is shown and logged)."""
     import keras
@@ -315,7 +315,8 @@ def _callback(book: EpochBook) -> Any:
             book.batch_end(batch, logs if logs is not None else {}, self.model)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.model.stop_training = book.epoch_end(epoch, logs if logs is not None else {}, self.model)
+            stopped = book.epoch_end(epoch, logs if logs is not None else {}, self.model)
+            self.model.stop_training = stopped or epoch + 1 >= stop
 
         def on_train_end(self, logs: dict | None = None) -> None:
             book.train_end()
@@ -343,8 +344,11 @@ def _fit_epochs(run: Run, book: EpochBook, epochs: range, start_batch: int, verb
     dataset = distribute_dataset(run.cluster, lambda parts, ids: make_dataset(
         run.source, n_feats, epochs, start_batch, parts, ids))
     book.offset = start_batch
-    run.train_model.fit(dataset, epochs=epochs.stop, initial_epoch=epochs.start, verbose=verbose, shuffle=False,
-                        steps_per_epoch=len(run.source) - start_batch, callbacks=[_callback(book)])
+    # epochs= the run's total, so the progress line says "Epoch 3/5", not "3/3", for a lone resumed epoch;
+    # the callback stops `fit` after `epochs.stop`.
+    run.train_model.fit(dataset, epochs=run.cfg.train.epochs, initial_epoch=epochs.start, verbose=verbose,
+                        shuffle=False, steps_per_epoch=len(run.source) - start_batch,
+                        callbacks=[_callback(book, epochs.stop)])
 
 
 def _summary(run: Run) -> str:

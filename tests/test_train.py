@@ -113,9 +113,11 @@ def test_resume_after_kill_matches_an_uninterrupted_run(where, reference_run, ti
     assert state is not None and state["epoch"] < EPOCHS
     assert (state["batch"] >= 1) == (where == "mid_epoch")
     capsys.readouterr()
-    train(run_config(tiny_prepared, out, *common), resume=True, verbose=0)
+    train(run_config(tiny_prepared, out, *common), resume=True, verbose=2)
     where_text = f"starting at epoch {state['epoch'] + 1}" + (f", batch {state['batch'] + 1}" if state["batch"] else "")
-    assert where_text in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert where_text in printed
+    assert f"Epoch {state['epoch'] + 1}/{EPOCHS}\n" in printed  # the run's total, also for a lone resumed epoch
     # Same weights, Adam moments and step count as the uninterrupted run: the resumed run restored the
     # optimizer state and drew exactly the batches (data order) the uninterrupted run drew.
     expected, got = checkpoint_arrays(reference_run), checkpoint_arrays(out)

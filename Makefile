@@ -31,8 +31,11 @@ demo: $(VENV)/.installed
 	@echo "reference:  $$(grep -h "^101-3-0000 " recipes/demo/corpus/test/101/3/101-3.trans.txt | cut -d' ' -f2- | tr A-Z a-z)"
 	@echo "transcript: $$($(BIN)/asr transcribe -m $(DEMO_EXP)/bundle $(DEMO_WAV))"
 
+# The fast tier first (pytest's default deselects `slow`), then the slow integration tier: kill -9 and resume,
+# mirrored and multi-worker training, every recipe's run.sh, the docs' commands.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m slow
 
 # Measured numbers (minutes on 2 cores): prepare, training, decoding and transcription speed.
 bench: $(VENV)/.installed

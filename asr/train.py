@@ -293,8 +293,10 @@ class EpochBook:
         self.stopped = any_worker(self.run.cluster, state["wait"] >= self.run.cfg.train.patience)
         self.offset = 0
         if self.chief and self.log is not None:
-            save_checkpoint(self.run.out, train_model, state)
+            # The log row first: a kill between the two leaves a row that the checkpoint has not reached, which
+            # --resume drops and writes again; the other order would lose the row for good.
             self.log.add({"epoch": epoch + 1, "loss": logs.get("loss", float("nan")), **logs})
+            save_checkpoint(self.run.out, train_model, state)
         return self.stopped
 
     def train_end(self) -> None:

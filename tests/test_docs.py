@@ -83,6 +83,7 @@ def doc_runs(demo_dir: Path) -> dict[str, subprocess.CompletedProcess]:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.splitlines()[0][:60] for c in COMMANDS])
+@pytest.mark.slow
 def test_doc_command_runs(command: str, doc_runs: dict[str, subprocess.CompletedProcess]) -> None:
     proc = doc_runs[command]
     assert proc.returncode == 0, f"{command}\n--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-2000:]}"

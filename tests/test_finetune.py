@@ -137,6 +137,7 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(adapt_data: Path, tmp
     assert result.exit_code == 0 and result.output.strip(), result.output
 
 
+@pytest.mark.slow
 def test_frozen_layers_keep_the_parents_weights(adapt_data: Path, tmp_path: Path):
     import_tensorflow()
     from asr.bundle import load_bundle

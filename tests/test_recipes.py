@@ -139,6 +139,7 @@ def manifest(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_librispeech_recipe_all_stages(tmp_path: Path) -> None:
     corpus = write_librispeech(tmp_path / "LibriSpeech")
     out = check_ok(run_recipe("librispeech", corpus, tmp_path))
@@ -295,6 +296,7 @@ def test_projected_flops_match_the_keras_model() -> None:
     assert train_flops_per_audio_second(cfg) == pytest.approx(3 * 25 * 2 * kernels)
 
 
+@pytest.mark.slow
 def test_adapt_recipe_fine_tunes_the_bundled_model_and_scores_before_and_after(tmp_path: Path) -> None:
     from conftest import demo_flacs, write_folder_corpus
 

@@ -98,6 +98,7 @@ def reference_run(tiny_prepared: Path, tmp_path_factory: pytest.TempPathFactory)
 # --- resume after kill -9 ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["mid_epoch", "epoch_end"])
 def test_resume_after_kill_matches_an_uninterrupted_run(where, reference_run, tiny_prepared, tmp_path, capsys):
     out = tmp_path / "run"
@@ -481,6 +482,7 @@ for strategy in ("mirrored", "default"):  # a second MirroredStrategy in one pro
 """
 
 
+@pytest.mark.slow
 def test_mirrored_training_on_two_logical_cpus(tiny_prepared, tmp_path):
     """2 replicas on 2 logical CPUs train exactly like one device on the same global batches (a subprocess:
     the CPU must be split before TensorFlow starts). A non-finite loss on one replica skips the step on both."""
@@ -699,6 +701,7 @@ def test_a_checkpoint_or_bundle_without_space_is_refused_and_the_previous_one_ke
     assert tree_digest(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_training_out_of_space_at_the_second_checkpoint_is_one_line_and_resumable(tiny_prepared, tmp_path,
                                                                                    monkeypatch):
     import shutil
@@ -717,3 +720,21 @@ def test_training_out_of_space_at_the_second_checkpoint_is_one_line_and_resumabl
     result = invoke_train(tiny_prepared, out, "train.epochs=2", "train.patience=99", "--resume")
     assert result.exit_code == 0, result.output
     assert read_state(out)["epoch"] == 2
+
+
+def test_an_epoch_is_logged_before_its_checkpoint(tiny_prepared, tmp_path, monkeypatch):
+    """A kill between the two writes must not lose the epoch's log row: the row is written first, and a checkpoint
+    never gets ahead of log.csv (a resumed run drops rows past the checkpoint and writes them again)."""
+    import asr.train
+
+    real, seen = asr.train.save_checkpoint, []
+
+    def checked(out, model, state):
+        if state["batch"] == 0:  # an epoch's end
+            seen.append([int(r["epoch"]) for r in read_history(out / "log.csv")])
+            assert seen[-1][-1:] == [state["epoch"]]
+        real(out, model, state)
+
+    monkeypatch.setattr(asr.train, "save_checkpoint", checked)
+    train(run_config(tiny_prepared, tmp_path / "run", "train.epochs=2", "train.checkpoint_minutes=0"), verbose=0)
+    assert seen == [[1], [1, 2]]

@@ -278,8 +278,8 @@ class EpochBook:
 
         seconds = time.perf_counter() - self.t0
         logs.update(audio_s_per_s=self.audio / seconds, skipped=self.skipped, seconds=seconds,
-                    lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)),
-                    resumed_at_batch=self.offset)
+                    lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)))
+        resumed_at = self.offset  # for log.csv only: the progress line need not show it
         scores = score_split(self.predictor, self.run.data, self.dev_rows)
         logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
         state = self.run.state
@@ -295,7 +295,8 @@ class EpochBook:
         if self.chief and self.log is not None:
             # The log row first: a kill between the two leaves a row that the checkpoint has not reached, which
             # --resume drops and writes again; the other order would lose the row for good.
-            self.log.add({"epoch": epoch + 1, "loss": logs.get("loss", float("nan")), **logs})
+            self.log.add({"epoch": epoch + 1, "loss": logs.get("loss", float("nan")), **logs,
+                          "resumed_at_batch": resumed_at})
             save_checkpoint(self.run.out, train_model, state)
         return self.stopped
 

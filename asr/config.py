@@ -324,6 +324,12 @@ def _check_train(train: TrainConfig, where: str) -> None:
                            f"got {value!r}")
 
 
+def differences(ours: Any, theirs: Any) -> list[tuple[str, Any, Any]]:
+    """(key, our value, their value) of each field where two config sections of one class differ."""
+    return [(f.name, getattr(ours, f.name), getattr(theirs, f.name)) for f in dataclasses.fields(ours)
+            if getattr(ours, f.name) != getattr(theirs, f.name)]
+
+
 def config_to_dict(cfg: Any) -> dict:
     """Plain nested dict of a config dataclass (for YAML/JSON)."""
     return dataclasses.asdict(cfg)

@@ -20,12 +20,12 @@ naming both sides. A fine-tuned bundle's `train.json` names its parent (`parent_
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from asr.bundle import BUNDLE_FILES, MODEL_FILE, bundle_dir, read_bundle_config
-from asr.config import Config, FeatureConfig, ModelConfig, TextConfig, config_to_dict, load_config
+from asr.config import Config, FeatureConfig, ModelConfig, TextConfig, config_to_dict, differences, load_config
 from asr.data import PreparedData
 from asr.errors import AsrError
 from asr.files import read_json
@@ -87,8 +87,8 @@ def load_init_config(path: str | Path | None, overrides: list[str] | tuple[str, 
 
 def check_architecture(model: ModelConfig, parent: Parent) -> None:
     """The model section must be the parent's (only `dropout` may differ): its weights fit no other shape."""
-    ours, theirs = asdict(replace(model, dropout=0.0)), asdict(replace(parent.model, dropout=0.0))
-    diff = [f"model.{k} {ours[k]} (bundle {parent.name}: {theirs[k]})" for k in ours if ours[k] != theirs[k]]
+    diff = [f"model.{k} {a} (bundle {parent.name}: {b})"
+            for k, a, b in differences(replace(model, dropout=0.0), replace(parent.model, dropout=0.0))]
     if diff:
         raise AsrError(f"train.init {parent.name}: the model section differs from the bundle's: {', '.join(diff)}; "
                        "leave the model section out (only model.dropout may change)")
@@ -99,19 +99,19 @@ def check_data(parent: Parent, data: PreparedData) -> None:
     data_dir, features, text, vocab = data.dir, data.features, data.text, data.vocab
     hint = f"prepare the data again with `asr prepare CORPUS --out {data_dir} --like {parent.name}`"
     if features != parent.features:
-        diff = {k: (v, getattr(parent.features, k)) for k, v in asdict(features).items()
-                if v != getattr(parent.features, k)}
-        raise AsrError(f"{data_dir}: features differ from bundle {parent.name} "
-                       f"({', '.join(f'{k}: data {a}, bundle {b}' for k, (a, b) in diff.items())}); {hint}")
+        diff = ", ".join(f"{k}: data {a}, bundle {b}" for k, a, b in differences(features, parent.features))
+        raise AsrError(f"{data_dir}: features differ from bundle {parent.name} ({diff}); {hint}")
     known = len(parent.vocab.chars)
     if vocab.chars[:known] != parent.vocab.chars:
         raise AsrError(f"{data_dir}/vocab.json: characters {''.join(vocab.chars)!r} do not start with bundle "
                        f"{parent.name}'s {''.join(parent.vocab.chars)!r} in that order, so output rows would mean "
                        f"other characters; {hint}")
-    same_rules = replace(text, alphabet=parent.text.alphabet) == parent.text
-    if not same_rules or not text.alphabet.startswith(parent.text.alphabet):
-        raise AsrError(f"{data_dir}: text normalisation {asdict(text)} differs from bundle {parent.name}'s "
-                       f"{asdict(parent.text)}; {hint}")
+    rules = differences(replace(text, alphabet=parent.text.alphabet), parent.text)
+    if not text.alphabet.startswith(parent.text.alphabet):
+        rules.append(("alphabet", text.alphabet, parent.text.alphabet))
+    if rules:
+        listed = ", ".join(f"{k}: data {a!r}, bundle {b!r}" for k, a, b in rules)
+        raise AsrError(f"{data_dir}: text normalisation differs from bundle {parent.name}'s ({listed}); {hint}")
 
 
 def init_weights(model: Any, parent_weights: dict[str, list], reset_output: bool) -> None:

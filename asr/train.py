@@ -29,14 +29,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asr.augment import Augmentation
 from asr.bundle import MODEL_FILE, save_bundle
 from asr.checkpoint import CHECKPOINT_DIR, load_checkpoint, recover_dir, save_checkpoint
-from asr.config import Config, FeatureConfig, TextConfig, config_to_dict, dump_yaml, read_yaml
+from asr.config import Config, FeatureConfig, TextConfig, config_to_dict, differences, dump_yaml, read_yaml
 from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import greedy_decode
 from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
@@ -131,8 +131,7 @@ def _check_data(cfg: Config, data: PreparedData) -> None:
     for name, ours, theirs, default in (("features", cfg.features, data.features, FeatureConfig()),
                                         ("text", cfg.text, data.text, TextConfig())):
         if ours not in (theirs, default):
-            diff = ", ".join(f"{name}.{k} {v!r} (data: {getattr(theirs, k)!r})" for k, v in asdict(ours).items()
-                             if v != getattr(theirs, k))
+            diff = ", ".join(f"{name}.{k} {a!r} (data: {b!r})" for k, a, b in differences(ours, theirs))
             raise AsrError(f"the config's {name} section differs from the one {data.dir} was prepared with: {diff}; "
                            f"training takes it from the data: prepare again with this config, or drop the section")
 

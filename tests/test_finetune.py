@@ -176,6 +176,16 @@ def test_data_that_does_not_fit_the_bundle_is_refused_naming_both_sides(tiny_pre
     assert result.exit_code == 2 and "do not start with bundle en-synth's" in result.output
     assert not (tmp_path / "b").exists()  # refused before any work
 
+    import yaml
+
+    vocab["chars"][:2] = vocab["chars"][1::-1]  # the vocabulary fits again; the text rules do not
+    (shuffled / "vocab.json").write_text(json.dumps(vocab))
+    saved = yaml.safe_load((shuffled / "config.yaml").read_text())
+    saved["text"]["numbers_to_words"] = False
+    (shuffled / "config.yaml").write_text(yaml.safe_dump(saved))
+    result = cli("train", "--init", DEFAULT_MODEL, "--data", shuffled, "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "(numbers_to_words: data False, bundle True)" in result.output
+
 
 def test_init_refuses_another_architecture(adapt_data: Path, tmp_path: Path):
     result = cli("train", "--init", DEFAULT_MODEL, "--set", "model.lstm_units=64", "--data", adapt_data,

@@ -97,6 +97,18 @@ def bundle_dir(path: str | Path, needs: tuple[str, ...] = BUNDLE_FILES) -> Path:
     return path
 
 
+def read_stats(path: Path, n_feats: int) -> dict:
+    """A bundle's stats.json: `mean` and `std`, `n_feats` numbers each; AsrError naming the file otherwise."""
+    stats = read_json(path / "stats.json")
+    ok = isinstance(stats, dict) and all(
+        isinstance(stats.get(k), list) and len(stats[k]) == n_feats
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in stats[k]) for k in ("mean", "std"))
+    if not ok:
+        raise AsrError(f"{path / 'stats.json'}: expected \"mean\" and \"std\", {n_feats} numbers each "
+                       "(features.n_mfcc); the bundle is damaged: copy it again or re-train")
+    return stats
+
+
 def read_bundle_config(path: Path) -> tuple[FeatureConfig, TextConfig, ModelConfig]:
     """The features, text and model sections of a bundle's config.yaml (read safely)."""
     cfg, where = read_yaml(path / "config.yaml"), str(path / "config.yaml")
@@ -133,7 +145,7 @@ def load_bundle(path: str | Path) -> Bundle:
     vocab = Vocabulary.load(path / "vocab.json")  # the cheap checks first: a damaged file fails before Keras starts
     model = load_keras_model(path / MODEL_FILE)
     info = read_json(path / "train.json") if (path / "train.json").is_file() else {}
-    return Bundle(model, features, text, model_cfg, vocab, read_json(path / "stats.json"), info, path)
+    return Bundle(model, features, text, model_cfg, vocab, read_stats(path, features.n_mfcc), info, path)
 
 
 def load_keras_model(file: Path) -> Any:

@@ -24,11 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from asr.bundle import BUNDLE_FILES, MODEL_FILE, bundle_dir, read_bundle_config
+from asr.bundle import BUNDLE_FILES, MODEL_FILE, bundle_dir, read_bundle_config, read_stats
 from asr.config import Config, FeatureConfig, ModelConfig, TextConfig, config_to_dict, differences, load_config
 from asr.data import PreparedData
 from asr.errors import AsrError
-from asr.files import read_json
 from asr.model import OUTPUT_LAYER
 from asr.text import Vocabulary
 
@@ -70,7 +69,7 @@ def read_parent(name: str | Path) -> Parent:
     path = bundle_dir(name, (MODEL_FILE, *BUNDLE_FILES))
     features, text, model = read_bundle_config(path)
     return Parent(str(name), path, features, text, model, Vocabulary.load(path / "vocab.json"),
-                  read_json(path / "stats.json"), bundle_hash(path))
+                  read_stats(path, features.n_mfcc), bundle_hash(path))
 
 
 def like_config(cfg: Config, parent: Parent) -> Config:

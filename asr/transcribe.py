@@ -39,7 +39,6 @@ from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
 from asr.decoding import Decoder, WordSpan
 from asr.errors import AsrError
-from asr.files import read_json
 from asr.inference import TFLITE_FILE, LiteRTPredictor, Predictor, choose_runtime
 from asr.text import Vocabulary
 
@@ -101,12 +100,12 @@ class ModelInfo:
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Read a bundle's config, vocabulary and statistics (not its Keras model); AsrError if it is no bundle."""
-    from asr.bundle import bundle_dir, read_bundle_config
+    from asr.bundle import bundle_dir, read_bundle_config, read_stats
 
     path = bundle_dir(path)
     features, text, model_cfg = read_bundle_config(path)
     return ModelInfo(path, features, text, model_cfg.conv_stride, Vocabulary.load(path / "vocab.json"),
-                     tuple(read_json(path / "stats.json")["mean"]))
+                     tuple(read_stats(path, features.n_mfcc)["mean"]))
 
 
 def expand_inputs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:

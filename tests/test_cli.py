@@ -326,6 +326,16 @@ def test_a_broken_vocab_json_is_one_line(content, fragment, bundle_copy, tiny_pr
     assert_user_error(invoke("eval", "--model", bundle_copy, "--data", tiny_prepared), f"{vocab}: {fragment}")
 
 
+@pytest.mark.parametrize("content,fragment", [
+    ('{"mean": [0.0], "std": [1.0]}', 'expected "mean" and "std", 20 numbers each'),
+    ('{"std": []}', 'expected "mean" and "std"'), ("[", "not valid JSON")])
+def test_a_broken_stats_json_is_one_line(content, fragment, bundle_copy, tiny_prepared, tmp_path):
+    stats = bundle_copy / "stats.json"
+    stats.write_text(content)
+    assert_user_error(invoke("transcribe", "-m", bundle_copy, write_tone(tmp_path / "a.wav")), f"{stats}: {fragment}")
+    assert_user_error(invoke("eval", "--model", bundle_copy, "--data", tiny_prepared), f"{stats}: {fragment}")
+
+
 def test_a_truncated_model_tflite(bundle_copy, tiny_bundle, tmp_path):
     """--runtime litert: one line naming the file; auto: a warning, then model.keras does the work."""
     from asr.inference import TFLITE_FILE, litert_available

@@ -69,6 +69,10 @@ class ModelConfig:
     dropout: float = 0.1  # dropout between layers (never recurrent_dropout: it disables cuDNN)
 
 
+# The model keys that fix the weights' shapes (dropout does not): a checkpoint or a parent bundle fits only these.
+SHAPE_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "dropout")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, checkpoints and where the run lives."""

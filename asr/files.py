@@ -57,6 +57,15 @@ def ensure_free_space(path: str | Path, needed: int) -> None:
         raise DiskFullError(path, needed + SPACE_MARGIN, free)
 
 
+def remove(path: str | Path) -> None:
+    """Delete a file, a link or a directory tree; nothing when it does not exist."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 def path_size(path: str | Path) -> int:
     """Bytes of a file, or of all files under a directory; 0 when it does not exist."""
     path = Path(path)

@@ -19,13 +19,23 @@ naming both sides. A fine-tuned bundle's `train.json` names its parent (`parent_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from asr.bundle import BUNDLE_FILES, MODEL_FILE, bundle_dir, read_bundle_config, read_stats
-from asr.config import Config, FeatureConfig, ModelConfig, TextConfig, config_to_dict, differences, load_config
+from asr.config import (
+    SHAPE_KEYS,
+    Config,
+    FeatureConfig,
+    ModelConfig,
+    TextConfig,
+    config_to_dict,
+    differences,
+    load_config,
+)
 from asr.data import PreparedData
 from asr.errors import AsrError
 from asr.model import OUTPUT_LAYER
@@ -46,7 +56,11 @@ class Parent:
     model: ModelConfig
     vocab: Vocabulary
     stats: dict  # CMVN mean/std of the parent's training data
-    sha256: str  # content hash of the files that define the model
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Content hash of the files that define the model (read once, when provenance is written)."""
+        return bundle_hash(self.path)
 
     def info(self) -> dict:
         """Provenance for the child bundle's train.json."""
@@ -69,7 +83,7 @@ def read_parent(name: str | Path) -> Parent:
     path = bundle_dir(name, (MODEL_FILE, *BUNDLE_FILES))
     features, text, model = read_bundle_config(path)
     return Parent(str(name), path, features, text, model, Vocabulary.load(path / "vocab.json"),
-                  read_stats(path, features.n_mfcc), bundle_hash(path))
+                  read_stats(path, features.n_mfcc))
 
 
 def like_config(cfg: Config, parent: Parent) -> Config:
@@ -86,8 +100,8 @@ def load_init_config(path: str | Path | None, overrides: list[str] | tuple[str, 
 
 def check_architecture(model: ModelConfig, parent: Parent) -> None:
     """The model section must be the parent's (only `dropout` may differ): its weights fit no other shape."""
-    diff = [f"model.{k} {a} (bundle {parent.name}: {b})"
-            for k, a, b in differences(replace(model, dropout=0.0), replace(parent.model, dropout=0.0))]
+    diff = [f"model.{k} {a} (bundle {parent.name}: {b})" for k, a, b in differences(model, parent.model)
+            if k in SHAPE_KEYS]
     if diff:
         raise AsrError(f"train.init {parent.name}: the model section differs from the bundle's: {', '.join(diff)}; "
                        "leave the model section out (only model.dropout may change)")

@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -45,7 +44,7 @@ from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, l
 from asr.config import SPLITS, Config, config_to_dict, dump_yaml, read_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
-from asr.files import atomic_path, ensure_free_space, read_json, write_json, write_jsonl, write_text
+from asr.files import atomic_path, ensure_free_space, read_json, remove, write_json, write_jsonl, write_text
 from asr.lock import lock_dir
 from asr.runtime import available_cores
 from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
@@ -463,11 +462,8 @@ def _claim(out: Path, corpus: Path, overwrite: bool) -> None:
     """Make `out` the data directory of `corpus`: with `overwrite`, clear what prepare wrote there; without, refuse
     one prepared from another corpus folder (recorded as `corpus:` in its config.yaml; older ones have none)."""
     if overwrite:
-        for path in (out / name for name in PREPARED):
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        for name in PREPARED:
+            remove(out / name)
         return
     saved = read_yaml(out / "config.yaml").get("corpus") if (out / "config.yaml").is_file() else None
     if saved is not None and Path(saved) != corpus.resolve():

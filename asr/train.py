@@ -36,12 +36,21 @@ from typing import Any
 from asr.augment import Augmentation
 from asr.bundle import MODEL_FILE, save_bundle
 from asr.checkpoint import CHECKPOINT_DIR, load_checkpoint, recover_dir, save_checkpoint
-from asr.config import Config, FeatureConfig, TextConfig, config_to_dict, differences, dump_yaml, read_yaml
+from asr.config import (
+    SHAPE_KEYS,
+    Config,
+    FeatureConfig,
+    TextConfig,
+    config_to_dict,
+    differences,
+    dump_yaml,
+    read_yaml,
+)
 from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import greedy_decode
 from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
 from asr.errors import AsrError
-from asr.files import write_text
+from asr.files import remove, write_text
 from asr.finetune import Parent, check_architecture, check_data, init_weights, layer_weights, read_parent
 from asr.inference import Predictor
 from asr.lock import lock_dir
@@ -397,7 +406,6 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2, overwrite: bool =
 
 RESULTS = (CHECKPOINT_DIR, BUNDLE_DIR)  # what a run leaves: a new run continues (--resume) or replaces them only
 RUN_FILES = (*RESULTS, LOG_FILE, PLOT_FILE, TENSORBOARD_DIR)  # what --overwrite deletes (config.yaml is rewritten)
-SHAPE_KEYS = ("conv_channels", "conv_kernel", "conv_stride", "lstm_units", "lstm_layers")  # fix the weights
 
 
 def _results(out: Path) -> list[str]:
@@ -434,14 +442,9 @@ def _check_resumed_model(out: Path, cfg: Config) -> None:
 
 def _clear_run(out: Path) -> None:
     """--overwrite: delete the previous run's RUN_FILES, with what interrupted atomic writes left of them."""
-    import shutil
-
     for name in RUN_FILES:
         for path in [out / name, out / f".{name}.old", *out.glob(f".{name}.*.tmp")]:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
+            remove(path)
 
 
 def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, resume: bool, verbose: int) -> Path:

@@ -45,5 +45,5 @@ bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_transcribe.py --bundle $(DEMO_EXP)/bundle --default-model
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check asr tests scripts
+	$(BIN)/ruff check asr tests scripts recipes
 	$(BIN)/mypy

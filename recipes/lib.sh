@@ -136,21 +136,7 @@ eval_stage() {
       reports+=("$exp/eval/$subset.json")
     fi
   done
-  "$python" - "$columns" "$exp/results.md" "${reports[@]}" <<'EOF'
-import json, sys
-heads = {"hours": "hours", "wer": "WER %", "cer": "CER %"}
-cells = {"hours": lambda r: f"{r['audio_seconds'] / 3600:.2f}", "wer": lambda r: f"{100 * r['wer']:.2f}",
-         "cer": lambda r: f"{100 * r['cer']:.2f}"}
-columns = sys.argv[1].split()
-rows = ["| " + " | ".join(["test set", "utterances"] + [heads[c] for c in columns]) + " |",
-        "|---|---:|" + "---:|" * len(columns)]
-for path in sys.argv[3:]:
-    r = json.load(open(path, encoding="utf-8"))
-    rows.append("| " + " | ".join([r.get("subset") or r["split"], str(r["n_utts"])] + [cells[c](r) for c in columns])
-                + " |")
-open(sys.argv[2], "w", encoding="utf-8").write("\n".join(rows) + "\n")
-print("\n".join(rows))
-EOF
+  "$python" "$here/../local/results_table.py" "$columns" "$exp/results.md" "${reports[@]}"
   echo "results: $exp/results.md"
 }
 
@@ -159,14 +145,7 @@ EOF
 transcribe_stage() {
   in_stages "$1" || return 0
   local n=$1 manifest=$2 subset=${3:-} sample audio hyp
-  sample=$("$python" - "$manifest" "$subset" <<'EOF'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    row = json.loads(line)
-    if not sys.argv[2] or row.get("subset") == sys.argv[2]:
-        print(row["audio"]); print(row["text"]); break
-EOF
-)
+  sample=$("$python" "$here/../local/first_utterance.py" "$manifest" "$subset")
   if [ -z "$sample" ]; then
     if [ -n "$subset" ]; then die "$manifest has no $subset utterance to transcribe"; fi
     die "$manifest is empty: nothing to transcribe"

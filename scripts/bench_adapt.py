@@ -115,7 +115,8 @@ def general_text(path: str, work: Path) -> list[str]:
         return []
     out = work / "general-english.txt"
     if not out.is_file():
-        lines = subprocess.run([sys.executable, str(REPO / "scripts" / "synth_text.py")], check=True, text=True,
+        script = REPO / "recipes" / "synth" / "local" / "synth_text.py"  # the synthetic recipe's sentence picker
+        lines = subprocess.run([sys.executable, str(script)], check=True, text=True,
                                capture_output=True).stdout.splitlines()
         work.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(line.split("\t")[1] + "\n" for line in lines), encoding="utf-8")

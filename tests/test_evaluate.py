@@ -121,15 +121,12 @@ def test_cli_eval_user_errors(tiny_bundle, tiny_prepared, tiny_corpus):
 
 
 def test_warp_search_at_no_warp_scores_what_eval_scores(tiny_bundle, tiny_prepared, capsys):
-    import sys
 
-    from conftest import REPO
+
+    import warp_search  # recipes/synth/local/, on pytest's pythonpath
 
     from asr.bundle import load_bundle
     from asr.evaluate import evaluate
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    import warp_search
 
     result = warp_search.warp_search(str(tiny_bundle), str(tiny_prepared), "dev", None, [0.9, 1.0, 1.1])
     report = evaluate(load_bundle(tiny_bundle), tiny_prepared, split="dev")

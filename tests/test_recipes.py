@@ -282,7 +282,6 @@ def test_recipe_configs_load_and_fit_their_run_sh(path: Path) -> None:
 
 def test_projected_flops_match_the_keras_model() -> None:
     """The FLOP formula of scripts/project_gpu_time.py against the built model's own weight shapes."""
-    sys.path.insert(0, str(REPO / "scripts"))
     from project_gpu_time import build_train_model, forward_flops_per_frame, n_classes, train_flops_per_audio_second
 
     from asr.config import load_config

@@ -632,7 +632,6 @@ def test_training_with_augmentation_runs(tiny_prepared, tmp_path):
 
 
 def test_bench_flop_estimate_matches_the_model():
-    sys.path.insert(0, str(REPO / "scripts"))
     from bench_train import N_CLASSES, train_flops
 
     cfg = ModelConfig(conv_channels=16, conv_kernel=5, conv_stride=3, lstm_units=12, lstm_layers=2)

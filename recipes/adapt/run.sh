@@ -76,7 +76,7 @@ if in_stages 5; then
   if "$python" -c "import kenlm, pyctcdecode, arpabo" 2>/dev/null; then
     if [ -z "$lm_text" ] && [ -d /usr/share/games/fortunes ]; then
       lm_text=$exp/general-english.txt
-      "$python" "$here/../../scripts/synth_text.py" 2>/dev/null | cut -f2 > "$lm_text"
+      "$python" "$here/local/synth_text.py" 2>/dev/null | cut -f2 > "$lm_text"
     fi
     texts=()
     if [ -n "$lm_text" ]; then texts=(--text "$lm_text"); else
@@ -95,10 +95,4 @@ if in_stages 6; then
   "$python" "$here/local/results_table.py" "$exp/results.md" "$exp"/eval/{before,after,after-lm}.json
 fi
 
-if in_stages 7; then
-  audio=$("$python" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["audio"])' "$data/test.jsonl")
-  echo "stage 7: asr transcribe $audio"
-  echo "reference:  $("$python" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["text"])' \
-    "$data/test.jsonl")"
-  echo "transcript: $($asr transcribe -m "$exp/bundle" "$audio")"
-fi
+transcribe_stage 7 "$data/test.jsonl"

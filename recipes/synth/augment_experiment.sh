@@ -17,7 +17,7 @@
 #   --config FILE          training config (default: experiment.yaml beside this script)
 #   --workers N            augmentation / feature jobs (default 2)
 #   --seed N               augmentation seed (default 0)
-#   --range NAME=LO,HI     an effect's parameter range, e.g. speed=0.8,1.2 (repeatable; see scripts/augment_corpus.py)
+#   --range NAME=LO,HI     an effect's parameter range, e.g. speed=0.8,1.2 (repeatable; see local/augment_corpus.py)
 #   --set SECTION.KEY=VAL  config override for prepare and train (repeatable)
 # Environment: ASR (default: asr), PYTHON (default: .venv/bin/python when present, else python3).
 set -euo pipefail
@@ -84,7 +84,7 @@ for v in $variants; do
     [ "$v" = all ] && prob=0.5
     extra=()
     echo "== $v: augment train -> $train_corpus"
-    "$python" "$root/scripts/augment_corpus.py" --in "$corpus" --out "$train_corpus" --folders train \
+    "$python" "$here/local/augment_corpus.py" --in "$corpus" --out "$train_corpus" --folders train \
       --effects "$effects" --prob "$prob" --copies 1 --seed "$seed" --workers "$workers" \
       ${ranges[@]+"${ranges[@]}"}
   fi

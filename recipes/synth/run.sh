@@ -10,13 +10,13 @@
 # with --stage N --stop-stage M; every stage can be re-run, and skips or reuses finished work):
 #   0  check the synthesisers, voices, sox and fortunes text; install them with apt-get when run as root (on Debian
 #      this enables the contrib and non-free components, where the mbrola and pico voices live)
-#   1  synthesise CORPUS/{train,dev,test-seen,test-unseen}  (scripts/synth_corpus.py; resumable)
+#   1  synthesise CORPUS/{train,dev,test-seen,test-unseen}  (local/synth_corpus.py; resumable)
 #   2  telephone copies of the test sets: CORPUS/test-seen-phone, CORPUS/test-unseen-phone
-#   3  augmented training corpus CORPUS-aug: CORPUS plus --copies augmented copies of train (scripts/augment_corpus.py)
+#   3  augmented training corpus CORPUS-aug: CORPUS plus --copies augmented copies of train (local/augment_corpus.py)
 #   4  asr prepare CORPUS-aug -> DATA
 #   5  asr train -> EXP (resumes after an interruption; skipped once finished)
 #   6  asr eval on each test set -> EXP/eval/<set>.json and the table EXP/results.md; CER/WER per engine and voice
-#      -> EXP/results-by-voice.md (scripts/synth_by_voice.py)
+#      -> EXP/results-by-voice.md (local/synth_by_voice.py)
 #   7  asr transcribe the first test-unseen utterance
 #
 # Options:
@@ -28,7 +28,7 @@
 #                          add mbrola-accent for 16 more recorded speakers reading English with a foreign accent)
 #   --effects LIST         training augmentation (default: speed,reverb,noise,telephone)
 #   --prob P, --copies N   probability of each effect per copy, copies per utterance (default 0.5, 1)
-#   --ranges "NAME=LO,HI ..."  effect parameter ranges other than scripts/augment_corpus.py's (default: speed=0.8,1.2)
+#   --ranges "NAME=LO,HI ..."  effect parameter ranges other than local/augment_corpus.py's (default: speed=0.8,1.2)
 #   --augmented DIR        the augmented training corpus of stage 3 (default: CORPUS-aug)
 #   --config FILE          training config (default: cpu.yaml beside this script)
 #   --data DIR, --exp DIR  outputs (default: data/synth/<config name>, exp/synth/<config name>)
@@ -83,33 +83,33 @@ enable_contrib_non_free() {
 
 if in_stages 0; then
   echo "stage 0: check the synthesisers, voices and fortunes text"
-  if ! "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --engines "$engines" --check; then
-    packages="$("$python" "$root/scripts/synth_corpus.py" --out "$corpus" --engines "$engines" --packages) fortunes"
+  if ! "$python" "$here/local/synth_corpus.py" --out "$corpus" --engines "$engines" --check; then
+    packages="$("$python" "$here/local/synth_corpus.py" --out "$corpus" --engines "$engines" --packages) fortunes"
     [ "$(id -u)" -eq 0 ] || die "run as root, or install them first (see the hint above): apt-get install -y $packages"
     enable_contrib_non_free
     echo "stage 0: installing $packages"
     # shellcheck disable=SC2086  # $packages is a list of names
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
-    "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --engines "$engines" --check \
+    "$python" "$here/local/synth_corpus.py" --out "$corpus" --engines "$engines" --check \
       || die "still missing after apt-get install"
   fi
 fi
 
 if in_stages 1; then
   echo "stage 1: synthesise $corpus"
-  "$python" "$root/scripts/synth_corpus.py" --out "$corpus" --seed "$seed" --n-train "$n_train" --n-dev "$n_dev" \
+  "$python" "$here/local/synth_corpus.py" --out "$corpus" --seed "$seed" --n-train "$n_train" --n-dev "$n_dev" \
     --n-test "$n_test" --n-unseen "$n_unseen" --engines "$engines" --workers "$workers"
 fi
 
 if in_stages 2; then
   echo "stage 2: telephone copies of test-seen and test-unseen"
-  "$python" "$root/scripts/augment_corpus.py" --in "$corpus" --out "$corpus" --folders test-seen,test-unseen \
+  "$python" "$here/local/augment_corpus.py" --in "$corpus" --out "$corpus" --folders test-seen,test-unseen \
     --suffix=-phone --effects telephone --seed "$seed" --workers "$workers"
 fi
 
 if in_stages 3; then
   echo "stage 3: $augmented = $corpus + $copies augmented copies of train ($effects, each with p=$prob; $ranges)"
-  "$python" "$root/scripts/augment_corpus.py" --in "$corpus" --out "$augmented" --folders train \
+  "$python" "$here/local/augment_corpus.py" --in "$corpus" --out "$augmented" --folders train \
     --effects "$effects" --prob "$prob" --copies "$copies" --seed "$seed" --workers "$workers" \
     ${range_args[@]+"${range_args[@]}"}
 fi
@@ -118,7 +118,7 @@ prepare_stage 4 "$augmented" librispeech "$workers"
 train_stage 5
 eval_stage 6 "cer wer" test:test-seen test:test-unseen test:test-seen-phone test:test-unseen-phone
 if in_stages 6; then
-  "$python" "$root/scripts/synth_by_voice.py" --corpus "$corpus" "$exp"/eval/test-{seen,unseen}{,-phone}.jsonl \
+  "$python" "$here/local/synth_by_voice.py" --corpus "$corpus" "$exp"/eval/test-{seen,unseen}{,-phone}.jsonl \
     > "$exp/results-by-voice.md"
   echo "per engine and voice: $exp/results-by-voice.md"
 fi

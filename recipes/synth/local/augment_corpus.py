@@ -1,17 +1,17 @@
 """Write augmented copies of a LibriSpeech-layout corpus (noise, speed, tempo, pitch, reverb, telephone).
 
-    python scripts/augment_corpus.py --in data/synth-corpus --out data/synth-aug --folders train \\
+    python recipes/synth/local/augment_corpus.py --in data/synth-corpus --out data/synth-aug --folders train \\
         --effects speed,pitch,reverb,noise,telephone --prob 0.5 --copies 1
 
 Copy k (1..--copies) of utterance SPK-CHAP-UTT in one of the --folders is written as SPK-<CHAP+100k>-UTT to
 <out>/<folder><suffix>/SPK/<CHAP+100k>/, with its own trans.txt. Each listed effect is applied with probability
---prob (at least one per copy), with parameters drawn from `asr.augment_audio.AugmentConfig`'s ranges (change one
+--prob (at least one per copy), with parameters drawn from `augment_audio.AugmentConfig`'s ranges (change one
 with --range, e.g. --range speed=0.8,1.2). Every other file of the input is hard-linked into <out> (copied across
 file systems), so <out> is a complete corpus for `asr prepare`: clean and augmented training audio, untouched dev
 and test sets. With --out equal to --in only the copies are added, e.g. a telephone version of a test set beside
 the original:
 
-    python scripts/augment_corpus.py --in data/synth-corpus --out data/synth-corpus --folders test-unseen \\
+    python recipes/synth/local/augment_corpus.py --in data/synth-corpus --out data/synth-corpus --folders test-unseen \\
         --suffix=-phone --effects telephone
 
 Copy k of utterance U draws from a RNG seeded by (--seed, k, U), so results do not depend on order or --workers;
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from make_demo_corpus import fail, write_atomically
+from augment_audio import EFFECTS, AugmentConfig, apply_chain, describe, draw_chain
 from tqdm import tqdm
 
-from asr.augment_audio import EFFECTS, AugmentConfig, apply_chain, describe, draw_chain
 from asr.corpus import read_librispeech
+from asr.files import write_text
 
 CHAPTER_STEP = 100  # copy k of chapter C is chapter C + 100 k: ids stay LibriSpeech-shaped and unique
 WORKERS = 2
@@ -73,7 +73,7 @@ def copy_id(uid: str, copy: int) -> tuple[str, str, str]:
     """(speaker, new chapter, new uid) of copy `copy` of a LibriSpeech id SPEAKER-CHAPTER-UTT."""
     parts = uid.split("-")
     if len(parts) != 3 or not parts[1].isdigit():
-        fail(f"utterance id {uid!r} is not LibriSpeech-shaped (SPEAKER-CHAPTER-UTT with a numeric chapter)")
+        sys.exit(f"error: utterance id {uid!r} is not LibriSpeech-shaped (SPEAKER-CHAPTER-UTT with a numeric chapter)")
     chapter = str(int(parts[1]) + CHAPTER_STEP * copy)
     return parts[0], chapter, f"{parts[0]}-{chapter}-{parts[2]}"
 
@@ -126,7 +126,7 @@ def write_transcripts(jobs: Sequence[Job]) -> None:
             chapters.setdefault(job.target.parent, []).append(job)
     for chapter_dir, group in chapters.items():
         lines = "".join(f"{job.new_uid} {job.text}\n" for job in sorted(group, key=lambda j: j.new_uid))
-        write_atomically(chapter_dir / f"{group[0].new_uid.rsplit('-', 1)[0]}.trans.txt", lines)
+        write_text(chapter_dir / f"{group[0].new_uid.rsplit('-', 1)[0]}.trans.txt", lines)
 
 
 def manifests(jobs: Sequence[Job], out: Path) -> dict[Path, str]:
@@ -143,7 +143,7 @@ def check_manifests(texts: dict[Path, str]) -> None:
     """Exit if an earlier run wrote copies with other settings: skipping its files would mix two augmentations."""
     for path, text in texts.items():
         if path.exists() and path.read_text(encoding="utf-8") != text:
-            fail(f"{path} was written with other settings (effects, prob, copies, seed or input); "
+            sys.exit(f"error: {path} was written with other settings (effects, prob, copies, seed or input); "
                  "rerun with those settings, or use a new --out")
 
 
@@ -177,7 +177,8 @@ def parse_ranges(items: Sequence[str]) -> AugmentConfig:
         except ValueError:
             lo = hi = None
         if name not in RANGE_NAMES or lo is None or not lo <= hi:
-            fail(f"--range {item!r}: expected NAME=LO,HI with LO <= HI and NAME one of {', '.join(RANGE_NAMES)}")
+            sys.exit(f"error: --range {item!r}: expected NAME=LO,HI with LO <= HI and NAME one of "
+                     f"{', '.join(RANGE_NAMES)}")
         ranges[name] = (lo, hi)
     return replace(AugmentConfig(), **ranges)
 
@@ -202,22 +203,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.folders = tuple(f for f in args.folders.split(",") if f)
     args.effects = tuple(e for e in args.effects.split(",") if e)
     if not args.input.is_dir():
-        fail(f"--in: corpus folder {args.input} not found")
+        sys.exit(f"error: --in: corpus folder {args.input} not found")
     missing = [f for f in args.folders if not (args.input / f).is_dir()]
     if not args.folders or missing:
-        fail(f"--folders: {args.input} has no folder {(missing or [''])[0]!r}; its folders: "
+        sys.exit(f"error: --folders: {args.input} has no folder {(missing or [''])[0]!r}; its folders: "
              f"{', '.join(sorted(p.name for p in args.input.iterdir() if p.is_dir()))}")
     if not args.effects or set(args.effects) - set(EFFECTS):
-        fail(f"--effects: expected a comma-separated subset of {','.join(EFFECTS)}, got {','.join(args.effects)!r}")
+        sys.exit(f"error: --effects: expected a comma-separated subset of {','.join(EFFECTS)}, "
+                 f"got {','.join(args.effects)!r}")
     if not 0 < args.prob <= 1:
-        fail(f"--prob must be in (0, 1], got {args.prob}")
+        sys.exit(f"error: --prob must be in (0, 1], got {args.prob}")
     if args.copies < 1 or args.workers < 1:
-        fail(f"--copies and --workers must be at least 1, got {args.copies} and {args.workers}")
+        sys.exit(f"error: --copies and --workers must be at least 1, got {args.copies} and {args.workers}")
     same = args.out.resolve() == args.input.resolve()
     if not same and args.input.resolve() in args.out.resolve().parents:
-        fail(f"--out {args.out} is inside --in {args.input}: choose a folder beside it, e.g. {args.input}-aug")
+        sys.exit(f"error: --out {args.out} is inside --in {args.input}: choose a folder beside it, "
+                 f"e.g. {args.input}-aug")
     if same and not args.suffix:
-        fail("--out is --in: give a --suffix (e.g. -phone) so the copies go to new folders beside the originals")
+        sys.exit("error: --out is --in: give a --suffix (e.g. -phone) so the copies go to new folders beside "
+                 "the originals")
     args.no_mirror = args.no_mirror or same
     return args
 
@@ -232,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = run_jobs(jobs, args.workers)
     write_transcripts(jobs)
     for path, text in texts.items():
-        write_atomically(path, text)
+        write_text(path, text)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     done = sum(1 for job in jobs if job.target.exists())

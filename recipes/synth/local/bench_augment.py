@@ -1,9 +1,9 @@
 """Augmentation speed per effect, in audio seconds per wall second of one process.
 
-    python scripts/bench_augment.py data/synth-corpus/train --n 40
+    python recipes/synth/local/bench_augment.py data/synth-corpus/train --n 40
 
-Loads the first `--n` FLACs under the folder (sorted), runs each effect of `asr.augment_audio` on all of them with
-parameters drawn as `scripts/augment_corpus.py` draws them, and prints the throughput. The first call of an
+Loads the first `--n` FLACs under the folder (sorted), runs each effect of `augment_audio` on all of them with
+parameters drawn as `recipes/synth/local/augment_corpus.py` draws them, and prints the throughput. The first call of an
 effect that needs librosa (tempo, pitch) includes its import and JIT warm-up, so one untimed warm-up runs first.
 """
 
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
-from asr.augment_audio import EFFECTS, AugmentConfig, apply_chain, draw_chain
+from augment_audio import EFFECTS, AugmentConfig, apply_chain, draw_chain
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Waveform augmentation: speed, tempo, pitch, reverberation, additive noise, telephone channel.
 
-    python scripts/augment_corpus.py --in data/synth-corpus --out data/synth-aug --effects noise,reverb
+    python recipes/synth/local/augment_corpus.py --in data/synth-corpus --out data/synth-aug --effects noise,reverb
 
 Each effect is a pure function of `audio: float32 [n_samples]` (mono, at `sample_rate` Hz) and its parameters;
 randomness comes only from an explicit `numpy.random.Generator`, so a seed fixes the result. `draw_chain` picks

@@ -1,6 +1,7 @@
 """Synthesise the multi-voice demo corpus with espeak-ng, in LibriSpeech layout.
 
-    python scripts/make_demo_corpus.py --out recipes/demo/corpus --seed 0 --n-train 260 --n-dev 50 --n-test 50
+    python recipes/demo/local/make_demo_corpus.py --out recipes/demo/corpus --seed 0 --n-train 260 --n-dev 50 \
+        --n-test 50
 
 Sentences are 2-5 words from a 20-word vocabulary (digits and short commands), so a small character-level CTC
 model can learn them on a CPU in minutes. Each utterance has its own sentence, and the splits are cut by sentence
@@ -16,7 +17,6 @@ Needs espeak-ng and sox: apt-get install -y --no-install-recommends espeak-ng so
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import os
 import random
@@ -28,7 +28,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+
+from espeak import espeak_voice, installed_voices
+
+from asr.files import write_text
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends espeak-ng sox"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -88,17 +91,12 @@ class Utterance:
         return self.chapter_dir(out) / f"{self.utt_id}.flac"
 
 
-def fail(message: str) -> NoReturn:
-    """Print a one-line user error and exit non-zero."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
-
 
 def check_tools() -> None:
     """Exit with an install hint if espeak-ng or sox is not on PATH."""
     for tool in ("espeak-ng", "sox", "soxi"):
         if shutil.which(tool) is None:
-            fail(f"{tool} not found on PATH; install it with: {INSTALL_HINT}")
+            sys.exit(f"error: {tool} not found on PATH; install it with: {INSTALL_HINT}")
 
 
 def build_speakers() -> list[Speaker]:
@@ -110,34 +108,12 @@ def build_speakers() -> list[Speaker]:
     return [Speaker(FIRST_SPEAKER_ID + i, voice, variant) for i, (voice, variant) in enumerate(pairs)]
 
 
-@functools.cache
-def installed_voices() -> tuple[dict[str, str], frozenset[str]]:
-    """espeak-ng's own English voices as {language: voice file}, and the names of its variants."""
-
-    def rows(option: str) -> list[list[str]]:  # columns: Pty Language Age/Gender VoiceName File ...
-        listing = subprocess.run(["espeak-ng", option], capture_output=True, text=True, check=True).stdout
-        return [line.split() for line in listing.splitlines()[1:] if len(line.split()) >= 5]
-
-    # "mb/" voices need the separate mbrola synthesiser; "gmw/" are espeak-ng's built-in Germanic voices.
-    languages = {row[1]: row[4] for row in rows("--voices=en") if row[4].startswith("gmw/")}
-    variants = frozenset(row[4].removeprefix("!v/") for row in rows("--voices=variant"))
-    return languages, variants
-
-
-def espeak_voice(language: str, variant: str) -> str:
-    """The -v argument for an accent and variant. The voice is named by its file (gmw/en-US+m3), since espeak-ng
-    1.51 drops the variant of a voice named by a language that is not its file name: `en-gb+m3` speaks as plain
-    `en-gb` (its file is gmw/en), while `gmw/en+m3` takes the variant."""
-    name = installed_voices()[0].get(language, language)
-    return f"{name}+{variant}" if variant else name
-
-
 def check_speakers(speakers: Sequence[Speaker]) -> None:
     """espeak-ng silently falls back to its default voice on an unknown name, so check names up front."""
     languages, variants = installed_voices()
     for speaker in speakers:
         if speaker.voice not in languages or speaker.variant not in variants:
-            fail(f"espeak-ng has no voice {speaker.label!r}; see espeak-ng --voices=en and --voices=variant")
+            sys.exit(f"error: espeak-ng has no voice {speaker.label!r}; see espeak-ng --voices=en and --voices=variant")
 
 
 def draw_sentences(rng: random.Random, count: int) -> list[str]:
@@ -214,11 +190,6 @@ def synthesise_all(plan: Sequence[Utterance], out: Path, workers: int) -> list[s
         return [error for error in results if error is not None]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
 
 def write_transcripts(plan: Sequence[Utterance], out: Path) -> None:
     """One <speaker>-<chapter>.trans.txt per chapter, listing only utterances whose audio exists."""
@@ -228,7 +199,7 @@ def write_transcripts(plan: Sequence[Utterance], out: Path) -> None:
             chapters.setdefault(utt.chapter_dir(out), []).append(utt)
     for chapter_dir, utts in chapters.items():
         lines = "".join(f"{utt.utt_id} {utt.text.upper()}\n" for utt in utts)
-        write_atomically(chapter_dir / f"{utts[0].speaker.speaker_id}-{utts[0].chapter_id}.trans.txt", lines)
+        write_text(chapter_dir / f"{utts[0].speaker.speaker_id}-{utts[0].chapter_id}.trans.txt", lines)
 
 
 def total_duration(paths: Sequence[Path]) -> float:
@@ -259,7 +230,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     for name in ("n_train", "n_dev", "n_test", "workers"):
         if getattr(args, name) < 1:
-            fail(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            sys.exit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     return args
 
 

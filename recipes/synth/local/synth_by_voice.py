@@ -1,6 +1,6 @@
 """CER/WER of a synthetic-corpus test set per engine and per voice, from `asr eval --utts` output.
 
-    python scripts/synth_by_voice.py --corpus data/synth-corpus exp/synth/cpu/eval/test-unseen.jsonl
+    python recipes/synth/local/synth_by_voice.py --corpus data/synth-corpus exp/synth/cpu/eval/test-unseen.jsonl
 
 Speaker ids are the first field of the utterance id (LibriSpeech layout); `CORPUS/speakers.tsv` (written by
 `synth_corpus.py`) names each speaker's engine and voice. Error rates are pooled (errors / reference length) over the
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
-
-from make_demo_corpus import fail
 
 COUNTS = ("char_errors", "ref_chars", "word_errors", "ref_words", "utts")
 
@@ -23,7 +22,7 @@ def read_speakers(corpus: Path) -> dict[str, tuple[str, str]]:
     """speaker id -> (engine, voice), from CORPUS/speakers.tsv."""
     path = corpus / "speakers.tsv"
     if not path.is_file():
-        fail(f"{path}: not found; --corpus must be a folder written by scripts/synth_corpus.py")
+        sys.exit(f"error: {path}: not found; --corpus must be a folder written by recipes/synth/local/synth_corpus.py")
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line]
     return {row[0]: (row[1], row[2]) for row in rows}
 
@@ -39,9 +38,10 @@ def group_counts(utts_path: Path, speakers: dict[str, tuple[str, str]]) -> dict[
                       "word_errors": row["word_sub"] + row["word_del"] + row["word_ins"], "ref_words": row["ref_words"],
                       "utts": 1}
         except (ValueError, KeyError, TypeError) as exc:
-            fail(f"{utts_path}:{n}: not an `asr eval --utts` JSONL row ({exc})")
+            sys.exit(f"error: {utts_path}:{n}: not an `asr eval --utts` JSONL row ({exc})")
         if speaker not in speakers:
-            fail(f"{utts_path}:{n}: speaker {speaker} is not in speakers.tsv; is --corpus the corpus that was scored?")
+            sys.exit(f"error: {utts_path}:{n}: speaker {speaker} is not in speakers.tsv; is --corpus the corpus that "
+                     "was scored?")
         engine, voice = speakers[speaker]
         for key in ((engine, ""), (engine, voice), ("all", "")):
             for name, value in counts.items():
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     speakers = read_speakers(args.corpus)
     for path in args.utts:
         if not path.is_file():
-            fail(f"{path}: not found; write it with `asr eval ... --utts {path}`")
+            sys.exit(f"error: {path}: not found; write it with `asr eval ... --utts {path}`")
         print(f"{path.stem}\n\n{table(group_counts(path, speakers))}\n")
 
 

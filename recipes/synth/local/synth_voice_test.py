@@ -1,6 +1,6 @@
 """Speak the voice-disjoint test sentences with one more voice, to score a model on a voice no recipe trains on.
 
-    python scripts/synth_voice_test.py --engine festival --voice don_diphone --out data/synth-don
+    python recipes/synth/local/synth_voice_test.py --engine festival --voice don_diphone --out data/synth-don
     asr eval --model asr/models/en-synth --corpus data/synth-don
 
 The sentences, speeds, pitches and levels are those of `synth_corpus.py`'s test-unseen set (same --seed and sizes),
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import synth_corpus as sc
-from make_demo_corpus import fail
 from synth_text import FORTUNES_DIR, read_fortunes, select_sentences
 
 SPEAKER_ID = 9001
@@ -29,7 +28,7 @@ def test_voice(engine: str, name: str) -> sc.Voice:
     voice = sc.Voice(SPEAKER_ID, engine, accent, variant, seen=False)
     sc.check_programs([engine])  # only this voice need be installed, not all the recipe's voices of the engine
     if not sc.voice_installed(voice):
-        fail(f"--voice: {engine} has no voice {name!r}; install it, or pick one it has")
+        sys.exit(f"error: --voice: {engine} has no voice {name!r}; install it, or pick one it has")
     return voice
 
 

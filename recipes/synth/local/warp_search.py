@@ -1,6 +1,6 @@
 """Test-time VTLN probe: decode a prepared split at several formant warps; pick one per utterance by confidence.
 
-    .venv/bin/python scripts/warp_search.py --model exp/x/bundle --data data/x --subset test-unseen
+    .venv/bin/python recipes/synth/local/warp_search.py --model exp/x/bundle --data data/x --subset test-unseen
 
 Each utterance's stored MFCC is warped by every factor of `--alphas` (`asr.audio.cepstral_warp`, the warp that
 `train.vtlp` trains with) and decoded greedily. Prints CER/WER per factor, then for the factor chosen per utterance by

@@ -1,6 +1,7 @@
 """Synthesise a multi-voice English corpus from fortunes sentences, in LibriSpeech layout, with a voice-disjoint test.
 
-    python scripts/synth_corpus.py --out data/synth-corpus --n-train 5000 --n-dev 300 --n-test 300 --n-unseen 300
+    python recipes/synth/local/synth_corpus.py --out data/synth-corpus --n-train 5000 --n-dev 300 --n-test 300 \
+        --n-unseen 300
 
 Five Debian synthesisers speak: espeak-ng (English accents x voice variants), flite (kal16, awb, slt, rms),
 festival (kal, ked and rab diphones, the HTS slt voice and the MBROLA us1, us2, us3, en1 voices), mbrola (the four
@@ -47,9 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
-from make_demo_corpus import espeak_voice, fail, installed_voices, write_atomically
+from espeak import espeak_voice, installed_voices
 from synth_text import FORTUNES_DIR, Sentence, read_fortunes, select_sentences
 from tqdm import tqdm
+
+from asr.files import write_text
 
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "pico")
 # mbrola-accent: English read by MBROLA's non-English speakers (espeak-ng's mb-de1-en ...: English phonemes mapped to
@@ -198,7 +201,7 @@ def check_programs(engines: Sequence[str]) -> None:
     """Exit with the install command if a synthesiser program or sox is not on PATH."""
     for tool in [t for engine in (*engines, "sox") for t in TOOLS[engine]]:
         if shutil.which(tool) is None:
-            fail(f"{tool} not found on PATH; install the synthesisers with: {install_hint(engines)}")
+            sys.exit(f"error: {tool} not found on PATH; install the synthesisers with: {install_hint(engines)}")
 
 
 def check_tools(engines: Sequence[str]) -> None:
@@ -207,7 +210,8 @@ def check_tools(engines: Sequence[str]) -> None:
     voices = [v for v in build_voices() if v.engine in engines]
     missing = [f"{v.engine} {v.label}" for v in voices if not voice_installed(v)]
     if missing:
-        fail(f"voices not installed: {', '.join(sorted(set(missing)))}; install them with: {install_hint(engines)}")
+        sys.exit(f"error: voices not installed: {', '.join(sorted(set(missing)))}; install them with: "
+                 f"{install_hint(engines)}")
 
 
 @functools.cache
@@ -248,7 +252,7 @@ def plan_split(split: str, sentences: Sequence[Sentence], voices: Sequence[Voice
     rng = random.Random(f"{seed}-{split}")  # one stream per split: evaluation sets do not move with --n-train
     engines = [engine for engine in engines if voices_for(voices, split, engine)]
     if sentences and not engines:
-        fail(f"no engine among --engines has voices for {split}; add one, or ask for 0 {split} utterances")
+        sys.exit(f"error: no engine among --engines has voices for {split}; add one, or ask for 0 {split} utterances")
     counts: dict[int, int] = {}
     plan = []
     for i, sentence in enumerate(sentences):
@@ -265,7 +269,8 @@ def plan_corpus(sentences: Sequence[Sentence], sizes: dict[str, int], engines: S
                 seed: int) -> list[Utterance]:
     """All utterances; the sentences are shuffled once and cut into disjoint pools, one per split."""
     if sum(sizes.values()) > len(sentences):
-        fail(f"asked for {sum(sizes.values())} utterances but the text has only {len(sentences)} usable sentences")
+        sys.exit(f"error: asked for {sum(sizes.values())} utterances but the text has only {len(sentences)} usable "
+                 "sentences")
     order = list(sentences)
     random.Random(seed).shuffle(order)
     voices = build_voices()
@@ -349,10 +354,10 @@ def check_plan(plan: Sequence[Utterance], out: Path) -> None:
     text = PLAN_HEADER + "".join(utt.plan_row() for utt in plan)
     path = out / "plan.tsv"
     if path.exists() and path.read_text(encoding="utf-8") != text:
-        fail(f"{path} was written with other settings (seed, sizes, engines or fortunes text); "
+        sys.exit(f"error: {path} was written with other settings (seed, sizes, engines or fortunes text); "
              "rerun with those settings, or use a new --out")
     out.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, text)
+    write_text(path, text)
 
 
 def write_transcripts(plan: Sequence[Utterance], out: Path) -> None:
@@ -363,7 +368,7 @@ def write_transcripts(plan: Sequence[Utterance], out: Path) -> None:
             chapters.setdefault(utt.chapter_dir(out), []).append(utt)
     for chapter_dir, utts in chapters.items():
         lines = "".join(f"{utt.utt_id} {utt.sentence.transcript.upper()}\n" for utt in utts)
-        write_atomically(chapter_dir / f"{utts[0].utt_id.rsplit('-', 1)[0]}.trans.txt", lines)
+        write_text(chapter_dir / f"{utts[0].utt_id.rsplit('-', 1)[0]}.trans.txt", lines)
 
 
 def durations(plan: Sequence[Utterance], out: Path) -> dict[str, float]:
@@ -379,7 +384,7 @@ def write_speakers(plan: Sequence[Utterance], seconds: dict[str, float], out: Pa
             stats.setdefault(utt.voice, []).append(seconds[utt.utt_id])
     rows = [f"{v.speaker_id}\t{v.engine}\t{v.label}\t{'seen' if v.seen else 'unseen'}\t{len(s)}\t{sum(s) / 60:.2f}\n"
             for v, s in sorted(stats.items(), key=lambda item: item[0].speaker_id)]
-    write_atomically(out / "speakers.tsv", "id\tengine\tvoice\tset\tutterances\tminutes\n" + "".join(rows))
+    write_text(out / "speakers.tsv", "id\tengine\tvoice\tset\tutterances\tminutes\n" + "".join(rows))
 
 
 def report(plan: Sequence[Utterance], seconds: dict[str, float]) -> None:
@@ -414,15 +419,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="only print the Debian packages the engines need (with sox), space-separated")
     args = parser.parse_args(argv)
     if not 0.0 <= args.max_failed < 1.0:
-        fail(f"--max-failed must be in [0, 1), got {args.max_failed}")
+        sys.exit(f"error: --max-failed must be in [0, 1), got {args.max_failed}")
     for name in ("n_train", "n_dev", "n_test", "n_unseen"):
         if getattr(args, name) < 0:
-            fail(f"--{name.replace('_', '-')} must be at least 0, got {getattr(args, name)}")
+            sys.exit(f"error: --{name.replace('_', '-')} must be at least 0, got {getattr(args, name)}")
     if args.workers < 1:
-        fail(f"--workers must be at least 1, got {args.workers}")
+        sys.exit(f"error: --workers must be at least 1, got {args.workers}")
     args.engines = tuple(args.engines.split(","))
     if not args.engines or set(args.engines) - set(ENGINES):
-        fail(f"--engines: expected a comma-separated subset of {','.join(ENGINES)}, got {','.join(args.engines)!r}")
+        sys.exit(f"error: --engines: expected a comma-separated subset of {','.join(ENGINES)}, "
+                 f"got {','.join(args.engines)!r}")
     return args
 
 
@@ -433,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # Checked after --packages: stage 0 of run.sh asks for the package list on a machine without fortunes too.
     if not args.fortunes.is_dir():
-        fail(f"--fortunes: {args.fortunes} is not a folder; get Debian's fortunes with: apt-get install -y fortunes")
+        sys.exit(f"error: --fortunes: {args.fortunes} is not a folder; get Debian's fortunes with: "
+                 "apt-get install -y fortunes")
     check_tools(args.engines)
     if args.check:
         print(f"found {', '.join(args.engines)}, their voices, sox and {args.fortunes}")

@@ -1,6 +1,6 @@
 """Copy a corpus folder with its audio resampled, e.g. to test a model on real 8 kHz files.
 
-    python scripts/resample_corpus.py data/synth-corpus/test-unseen data/synth-8k/test-unseen --rate 8000
+    python recipes/synth/local/resample_corpus.py data/synth-corpus/test-unseen data/synth-8k/test-unseen --rate 8000
     asr eval --model asr/models/en-synth --corpus data/synth-8k
 
 Every audio file libsndfile reads (.flac .wav .ogg .mp3) is written as 16-bit FLAC at --rate under the same relative
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from make_demo_corpus import fail
 from tqdm import tqdm
 
 from asr.audio import load_audio
@@ -44,7 +44,7 @@ def resample_corpus(src: Path, dst: Path, rate: int) -> int:
         try:
             narrow = np.clip(load_audio(path, rate), -1.0, 1.0)  # mono, at `rate`
         except AsrError as exc:
-            fail(str(exc))
+            sys.exit(f"error: {exc}")
         with atomic_path(out) as tmp:
             sf.write(tmp, narrow, rate, subtype="PCM_16", format="FLAC")
         written += 1
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=8000, help="output sample rate in Hz (default 8000)")
     args = parser.parse_args(argv)
     if not args.src.is_dir():
-        fail(f"{args.src}: not a folder; give the corpus folder to copy")
+        sys.exit(f"error: {args.src}: not a folder; give the corpus folder to copy")
     if args.rate < 1000:
-        fail(f"--rate {args.rate}: give a sample rate in Hz, e.g. 8000")
+        sys.exit(f"error: --rate {args.rate}: give a sample rate in Hz, e.g. 8000")
     print(f"{resample_corpus(args.src, args.dst, args.rate)} audio files written to {args.dst} at {args.rate} Hz")
 
 

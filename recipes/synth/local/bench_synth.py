@@ -1,9 +1,9 @@
 """Generation speed of the synthetic corpus, per engine: audio seconds per wall second, and the time a corpus takes.
 
-    python scripts/bench_synth.py --n 30 --workers 2 --hours 6
+    python recipes/synth/local/bench_synth.py --n 30 --workers 2 --hours 6
 
 Synthesises the first `--n` training utterances of each engine's plan (same sentences, voices and settings as
-scripts/synth_corpus.py) into a temporary folder, then extrapolates to a corpus of `--hours` hours balanced over the
+synth_corpus.py) into a temporary folder, then extrapolates to a corpus of `--hours` hours balanced over the
 engines (a third of the utterances each). This machine's speed drifts between runs; compare numbers taken together.
 """
 

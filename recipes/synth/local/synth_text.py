@@ -1,6 +1,6 @@
 """Sentences for the synthetic corpus: Debian `fortunes` text -> speakable sentences with exact transcripts.
 
-    python scripts/synth_text.py /usr/share/games/fortunes | head
+    python recipes/synth/local/synth_text.py /usr/share/games/fortunes | head
 
 Each fortune is cut into sentences; a sentence is kept only when a synthesiser will say exactly what its transcript
 says. So the text a synthesiser reads (`spoken`) is derived from the same normalisation as the transcript: numbers

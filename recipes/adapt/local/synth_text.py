@@ -1,0 +1,1 @@
+../../synth/local/synth_text.py

@@ -16,7 +16,8 @@ All work on the prepared (unnormalised) MFCC `feats float32 [T, n_mfcc]`, so no 
   (never more than 20% of the utterance each) and `freq_masks` spans of up to `freq_width` coefficients
   are set to the train mean, which the model's CMVN layer maps to 0.
 
-Draws come from a generator seeded by (seed, epoch, batch), so a resumed run sees the same augmentation.
+Draws come from a generator seeded by (seed, epoch, row) (`asr.data.BatchSource`), so a resumed run, or a run on
+another number of replicas, sees the same augmentation.
 """
 
 from __future__ import annotations

@@ -129,13 +129,13 @@ def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: s
 def _decode_corpus(bundle: Bundle, rows: list[dict], decode: DecodeConfig) -> tuple[list[dict], list[str], dict,
                                                                                    list[dict]]:
     """Recognise corpus audio (featurised here); returns the rows that could be read, hyps, timing, skipped."""
-    from asr.transcribe import Recognizer, Segment
+    from asr.transcribe import Recognizer, Span
 
     recognizer = Recognizer(bundle, decode)
-    segments = [Segment(r["audio"], r["offset"], r["duration"]) for r in rows]
+    spans = [Span(r["audio"], r["offset"], r["duration"]) for r in rows]
     t0 = time.perf_counter()
     good, hyps, skipped = [], [], []
-    for row, (_, result) in zip(rows, recognizer.recognize(segments)):
+    for row, (_, result) in zip(rows, recognizer.recognize(spans)):
         if isinstance(result, AsrError):
             skipped.append({"id": row["id"], "audio": row["audio"], "reason": str(result)})
         else:

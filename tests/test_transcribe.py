@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from asr.cli import app
 from asr.errors import AsrError
 from asr.inference import TFLITE_FILE, choose_runtime, litert_available
-from asr.transcribe import Transcript, Word, expand_inputs, format_transcript, srt_cues
+from asr.output import cues, format_transcript
+from asr.transcribe import Segment, Transcript, Word, expand_inputs
 
 runner = CliRunner()
 
@@ -55,15 +56,22 @@ def test_expand_inputs(tmp_path):
     assert unmatched == [(str(tmp_path / "none*.wav"), "no files match this pattern")]
 
 
-def test_srt_cues_and_format():
+def test_cues_and_formats():
     words = [Word("one", 0.0, 0.4, 0.9), Word("two", 0.5, 0.9, 0.8), Word("three", 7.0, 7.5, 0.7)]
-    assert srt_cues(words) == [(0.0, 0.9, "one two"), (7.0, 7.5, "three")]  # > 6 s: new cue
-    srt = format_transcript(Transcript("a.wav", "one two three", 7.5, tuple(words)), "srt")
+    long = (Segment(0.0, 7.5, "one two three", tuple(words)),)
+    assert cues(long) == [(0.0, 0.9, "one two"), (7.0, 7.5, "three")]  # > 6 s: new cue
+    paused = (Segment(0.0, 0.4, "one", tuple(words[:1])), Segment(0.5, 0.9, "two", tuple(words[1:2])))
+    assert cues(paused) == [(0.0, 0.4, "one"), (0.5, 0.9, "two")]  # never across a pause, however short the cue
+    t = Transcript("a.wav", "one two three", 7.5, tuple(words), long)
+    srt = format_transcript(t, "srt")
     assert srt.splitlines()[:3] == ["1", "00:00:00,000 --> 00:00:00,900", "one two"]
     assert "00:00:07,000 --> 00:00:07,500" in srt
-    line = json.loads(format_transcript(Transcript("a.wav", "one", 1.0, words[:1]), "json"))
-    assert line == {"path": "a.wav", "text": "one", "duration": 1.0,
-                    "words": [{"word": "one", "start": 0.0, "end": 0.4, "confidence": 0.9}]}
+    assert format_transcript(t, "vtt").splitlines()[:4] == ["WEBVTT", "", "00:00:00.000 --> 00:00:00.900", "one two"]
+    assert format_transcript(t, "tsv").splitlines() == ["start\tend\ttext", "0\t900\tone two", "7000\t7500\tthree"]
+    one = Transcript("a.wav", "one", 1.0, words[:1], (Segment(0.0, 0.4, "one", words[:1]),))
+    assert json.loads(format_transcript(one, "json")) == {
+        "path": "a.wav", "text": "one", "duration": 1.0, "segments": [{"start": 0.0, "end": 0.4, "text": "one"}],
+        "words": [{"word": "one", "start": 0.0, "end": 0.4, "confidence": 0.9}]}
 
 
 @pytest.mark.parametrize("rate,channels,suffix", [(8000, 1, "wav"), (48000, 2, "flac"), (22050, 1, "ogg"),
@@ -87,16 +95,16 @@ def test_identical_channels_transcribe_like_mono(recognizer, speech, tmp_path):
 def test_long_audio_chunks_line_up_with_whole_file(recognizer, speech):
     """Chunked posteriors have the whole-file frame count and nearly the same values (context each side)."""
     from asr.audio import compute_mfcc, load_audio
-    from asr.transcribe import Recognizer, Segment
+    from asr.transcribe import Recognizer
 
-    seconds = sf.info(str(speech)).duration
-    whole = recognizer.predictor([compute_mfcc(load_audio(speech, 16000), recognizer.info.features)])[0]
+    audio = load_audio(speech, 16000)
+    whole = recognizer.predictor([compute_mfcc(audio, recognizer.info.features)])[0]
     chunked_rec = Recognizer(recognizer.info.path, runtime="tf", chunk_seconds=4.5)
-    chunked = chunked_rec._long_probs(Segment(str(speech)), seconds)  # 0.5 s kept per chunk: many seams
+    chunked = chunked_rec._probs(audio)  # 0.5 s kept per chunk: many seams
     assert chunked.shape == whole.shape
     assert np.abs(chunked - whole).mean() < 0.02
     assert np.mean(chunked.argmax(1) == whole.argmax(1)) > 0.95
-    check_transcript(chunked_rec.transcribe(speech), seconds)
+    check_transcript(chunked_rec.transcribe(speech), len(audio) / 16000)
 
 
 def test_bad_files_are_skipped_and_reported(recognizer, speech, tmp_path):
@@ -131,7 +139,7 @@ def test_cli_transcribe_srt_to_output_dir(tiny_bundle, speech, tmp_path):
 
 
 def test_output_paths_never_share_a_file(tmp_path):
-    from asr.transcribe import output_paths
+    from asr.output import output_paths
 
     out = tmp_path / "out"
     flat = [str(tmp_path / "in" / n) for n in ("a/x.wav", "b/y.flac")]
@@ -190,11 +198,12 @@ def test_the_same_file_gets_the_same_text_whatever_else_the_job_holds(tiny_bundl
     longer = tmp_path / "longer.wav"
     audio, rate = sf.read(str(speech), dtype="float32")
     sf.write(str(longer), np.concatenate([audio, audio[::-1]]), rate)
-    runtimes, transcribe_many = [], Recognizer.transcribe_many
-    monkeypatch.setattr(Recognizer, "transcribe_many",
-                        lambda self, paths: runtimes.append(self.runtime) or transcribe_many(self, paths))
-    alone = dict(transcribe_inputs(tiny_bundle, [str(speech)]))
-    together = dict(transcribe_inputs(tiny_bundle, [str(speech), str(longer)]))
+    runtimes, stream_many = [], Recognizer.stream_many
+    monkeypatch.setattr(Recognizer, "stream_many",
+                        lambda self, *args: runtimes.append(self.runtime) or stream_many(self, *args))
+    alone = {p: t for p, t in transcribe_inputs(tiny_bundle, [str(speech)]) if isinstance(t, Transcript)}
+    together = {p: t for p, t in transcribe_inputs(tiny_bundle, [str(speech), str(longer)])
+                if isinstance(t, Transcript)}
     assert runtimes == ["litert", "litert"]
     assert alone[str(speech)] == together[str(speech)]  # text, duration and word times
 

@@ -206,7 +206,8 @@ def eval_(
     if data is not None and corpus is not None:
         raise AsrError("pass --data (prepared) or --corpus (raw), not both")
     result = evaluate(load_bundle(model), data if corpus is None else None, split or (None if corpus else "test"),
-                      subset=subset, decode=decode, corpus=corpus, n_worst=worst)
+                      subset=subset, decode=decode, corpus=corpus, n_worst=worst,
+                      progress=sys.stderr.isatty())  # a bar's \r updates would fill a log file
     typer.echo(format_report(result))
     if utts:
         write_utterances(result["utterances"], utts)

@@ -8,13 +8,13 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import demo_flacs, write_tone
+from conftest import demo_flacs, write_sentences_with_pauses, write_tone
 from typer.testing import CliRunner
 
 from asr.cli import app
 from asr.errors import AsrError
 from asr.inference import TFLITE_FILE, choose_runtime, litert_available
-from asr.output import cues, format_transcript
+from asr.output import cues, format_transcript, timestamp
 from asr.transcribe import Segment, Transcript, Word, expand_inputs
 
 runner = CliRunner()
@@ -240,3 +240,169 @@ def test_silence_transcribes_as_nothing(tmp_path):
     sf.write(str(path), np.zeros(16000 * 2, np.float32), 16000)
     result = load_model("en-synth").transcribe(path)
     assert (result.text, result.words, result.duration) == ("", (), 2.0)
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory):
+    """12 known demo sentences with 0.6-1.5 s silences between them: (wav path, [(start, end, TRANSCRIPT)])."""
+    path = tmp_path_factory.mktemp("sentences") / "sentences.wav"
+    return path, write_sentences_with_pauses(path, 12)
+
+
+@pytest.fixture(scope="module")
+def en_synth():
+    from asr.transcribe import load_model
+
+    return load_model("en-synth")
+
+
+def test_every_cue_and_segment_boundary_falls_in_a_pause(en_synth, sentences):
+    path, spans = sentences
+    t = en_synth.transcribe(path)
+    assert len(t.segments) == len(spans)  # one utterance per sentence: none merged across a pause, none split
+    assert t.text == " ".join(s.text for s in t.segments) and t.words == tuple(w for s in t.segments for w in s.words)
+    for start, end, _ in cues(t.segments) + [(s.start, s.end, s.text) for s in t.segments]:
+        owners = [k for k, (a, b, _) in enumerate(spans) if start < b + 0.25 and end > a - 0.25]
+        assert len(owners) == 1, (start, end, owners)  # within one sentence (+ padding), never across a pause
+    for segment, (a, b, _) in zip(t.segments, spans):
+        assert a - 0.25 < segment.start <= segment.words[0].start and segment.words[-1].end <= segment.end < b + 0.25
+
+
+def test_webvtt_validates_and_tsv_parses(en_synth, sentences):
+    import webvtt
+
+    t = en_synth.transcribe(sentences[0])
+    vtt = format_transcript(t, "vtt")
+    captions = webvtt.from_string(vtt).captions  # a WebVTT parser rejects a malformed file
+    expected = cues(t.segments)
+    assert [c.text for c in captions] == [text for _, _, text in expected] and len(captions) >= len(t.segments)
+    assert [(c.start, c.end) for c in captions] == [(timestamp(a, "."), timestamp(b, ".")) for a, b, _ in expected]
+    starts = [round(a, 3) for a, _, _ in expected]
+    assert starts == sorted(starts) and all(a < b for a, b, _ in expected)
+    rows = [line.split("\t") for line in format_transcript(t, "tsv").splitlines()]
+    assert rows[0] == ["start", "end", "text"]
+    assert [(int(a) / 1000, int(b) / 1000, text) for a, b, text in rows[1:]] == \
+        [(round(a, 3), round(b, 3), text) for a, b, text in expected]
+
+
+def test_stdin_raw_pcm_and_stream_give_the_file_text(en_synth, sentences):
+    path = sentences[0]
+    text = en_synth.transcribe(path).text
+    assert text
+    wav = path.read_bytes()
+    from_stdin = runner.invoke(app, ["transcribe", "-"], input=wav)
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert from_stdin.stdout.strip() == text
+    audio, _ = sf.read(str(path), dtype="int16")
+    raw = runner.invoke(app, ["transcribe", "--rate", "16000", "-"], input=audio.tobytes())
+    assert raw.exit_code == 0 and raw.stdout.strip() == text
+    streamed = runner.invoke(app, ["transcribe", "--stream", str(path)])
+    lines = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert streamed.exit_code == 0 and len(lines) == len(sentences[1])
+    assert " ".join(line["text"] for line in lines) == text
+    assert all(line["path"] == str(path) and line["start"] < line["end"] and line["words"] for line in lines)
+
+
+def test_a_real_pipe_streams_and_a_flac_pipe_is_one_line(sentences, tmp_path):
+    import subprocess
+    import sys
+
+    path = sentences[0]
+    with open(path, "rb") as f:
+        out = subprocess.run([sys.executable, "-m", "asr", "transcribe", "--stream", "-"], stdin=f,
+                             capture_output=True, text=True, timeout=120)
+    # a file redirected is seekable; a pipe is not: feed it through cat
+    piped = subprocess.run(f"cat {path} | {sys.executable} -m asr transcribe --stream -", shell=True,
+                           capture_output=True, text=True, timeout=120)
+    assert out.returncode == piped.returncode == 0, piped.stderr
+    assert out.stdout == piped.stdout and len(piped.stdout.splitlines()) == 12
+    flac = tmp_path / "s.flac"
+    sf.write(str(flac), sf.read(str(path))[0], 16000)
+    bad = subprocess.run(f"cat {flac} | {sys.executable} -m asr transcribe -", shell=True, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "skipped -: cannot read audio -:" in bad.stderr and "sox x.flac -t wav -" in bad.stderr
+
+
+def test_python_api_arrays_file_objects_and_segments(en_synth, sentences):
+    import io
+
+    path = sentences[0]
+    expected = en_synth.transcribe(path)
+    floats, rate = sf.read(str(path), dtype="float32")
+    assert en_synth.transcribe(floats, sample_rate=rate).words == expected.words
+    ints, _ = sf.read(str(path), dtype="int16")
+    assert en_synth.transcribe(ints, sample_rate=rate).text == expected.text
+    assert en_synth.transcribe(np.stack([floats, floats], axis=1), sample_rate=rate).text == expected.text
+    with open(path, "rb") as f:
+        assert en_synth.transcribe(f).text == expected.text
+    assert en_synth.transcribe(io.BytesIO(path.read_bytes())).segments == expected.segments
+    with pytest.raises(AsrError, match="sample_rate=16000"):
+        en_synth.transcribe(floats)
+
+    consumed = []  # an iterator over segments: the first comes long before the audio ends
+
+    def blocks():
+        for k in range(0, len(floats), 800):
+            consumed.append(k)
+            yield floats[k:k + 800]
+
+    segments = en_synth.segments(blocks(), sample_rate=rate)
+    first = next(segments)
+    assert first == expected.segments[0] and len(consumed) * 800 < len(floats) / 4
+    assert [first, *segments] == list(expected.segments)
+
+
+def test_progress_bar_on_request_only(en_synth, sentences, capsys):
+    list(en_synth.transcribe_many([sentences[0]], progress=True))
+    assert "s audio" in capsys.readouterr().err
+    list(en_synth.transcribe_many([sentences[0]]))
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_transcribe_stream_and_rate_errors(sentences):
+    path = str(sentences[0])
+    for args, message in ((["--stream", "--format", "srt"], "--stream prints one JSON line"),
+                          (["--rate", "0"], "--rate 0: expected a sample rate"),
+                          (["--output-dir", "out", "-"], "standard input (-) has no name")):
+        result = runner.invoke(app, ["transcribe", *args, *([] if "-" in args else [path])])
+        assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
+
+
+def test_listen_prints_each_utterance(sentences, monkeypatch):
+    """`asr listen` through a stand-in for sounddevice that plays the file as if recorded."""
+    import sys
+    import types
+
+    audio, _ = sf.read(str(sentences[0]), dtype="float32")
+
+    class InputStream:
+        def __init__(self, samplerate, channels, dtype, device, blocksize, callback):
+            assert (samplerate, channels, dtype) == (16000, 1, "float32")
+            self.callback, self.blocksize = callback, blocksize
+
+        def __enter__(self):
+            for k in range(0, len(audio), self.blocksize):
+                self.callback(audio[k:k + self.blocksize, None], self.blocksize, None, None)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    fake = types.SimpleNamespace(InputStream=InputStream, PortAudioError=OSError)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    from asr import audio as audio_module
+
+    real = audio_module.microphone
+
+    def recording(rate, device=None):  # stops after the recording, as Ctrl-C would
+        blocks = real(rate, device)
+        for _ in range(len(audio) // 800 + 20):  # 1 s of silence after the end lets the last pause pass
+            yield next(blocks) if _ < len(audio) // 800 else np.zeros(800, np.float32)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio_module, "microphone", recording)
+    result = runner.invoke(app, ["listen", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 12 and all(line["path"] == "mic" and line["text"] for line in lines)

@@ -203,7 +203,8 @@ def silero() -> Windowed:
 
 
 DETECTORS: dict[str, Callable[[], Callable[[np.ndarray], np.ndarray] | None]] = {
-    "energy": lambda: Energy(RATE), "earshot": lambda: None, "webrtc1": lambda: WebRTC(1), "webrtc2": lambda: WebRTC(2), "webrtc3": lambda: WebRTC(3),
+    "energy": lambda: Energy(RATE), "earshot": lambda: None,
+    "webrtc1": lambda: WebRTC(1), "webrtc2": lambda: WebRTC(2), "webrtc3": lambda: WebRTC(3),
     "silero": silero,
 }
 
@@ -261,7 +262,8 @@ def main() -> None:
         except ImportError as err:
             print(f"({name} skipped: {err})")
             detectors.pop(name, None)
-    print(f"{'set':<6}{'noise':<12}{'detector':<12}{'pauses cut %':>13}{'split':>7}{'lost %':>8}{'WER %':>7}{'ms/s':>7}")
+    print(f"{'set':<6}{'noise':<12}{'detector':<12}{'pauses cut %':>13}{'split':>7}{'lost %':>8}{'WER %':>7}"
+          f"{'ms/s':>7}")
     for set_name, utts in sets.items():
         if not utts:
             continue

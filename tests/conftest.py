@@ -113,7 +113,8 @@ def write_sentences_with_pauses(path: Path, n: int = 10, seed: int = 0, snr_db: 
     audio = np.concatenate(parts)
     if snr_db is not None:
         speech = np.concatenate([audio[int(a * 16000):int(b * 16000)] for a, b, _ in spans])
-        audio += np.sqrt(np.mean(speech ** 2) / 10 ** (snr_db / 10)) * rng.standard_normal(len(audio)).astype(np.float32)
+        scale = np.sqrt(np.mean(speech ** 2) / 10 ** (snr_db / 10))
+        audio += scale * rng.standard_normal(len(audio)).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio, 16000)
     return spans

@@ -208,6 +208,16 @@ def test_the_same_file_gets_the_same_text_whatever_else_the_job_holds(tiny_bundl
     assert alone[str(speech)] == together[str(speech)]  # text, duration and word times
 
 
+def test_tensorflow_runtime_gives_the_same_text_alone_and_among_others(recognizer, speech, tmp_path):
+    """Each utterance is run on its own (a padded batch would change what the backward LSTM sees)."""
+    other = write_tone(tmp_path / "other.wav", 3.0)
+    audio, _ = sf.read(str(speech), dtype="float32")
+    sf.write(str(tmp_path / "longer.wav"), np.concatenate([audio[::-1], audio]), 16000)
+    alone = recognizer.transcribe(speech)
+    together = dict(recognizer.transcribe_many([str(tmp_path / "longer.wav"), str(speech), str(other)]))
+    assert together[str(speech)] == alone and alone.segments
+
+
 @pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
 def test_litert_runtime_matches_tensorflow(tiny_bundle, recognizer, speech, tmp_path):
     from asr.bundle import load_bundle

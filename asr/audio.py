@@ -160,19 +160,25 @@ def _is_samples(source: AudioSource) -> bool:
 
 
 def microphone(sample_rate: int, device: str | None = None) -> Iterator[np.ndarray]:
-    """Float32 blocks `[n]` from an input device at `sample_rate`, as they are recorded (needs `asr[mic]`)."""
-    import queue
+    """Float32 blocks `[n]` from an input device at `sample_rate`, as they are recorded (needs `asr[mic]`).
 
+    AsrError at once (not at the first block) when sounddevice or PortAudio is missing.
+    """
     try:
         import sounddevice as sd
     except ImportError:
         raise AsrError("the microphone needs sounddevice: pip install 'asr[mic]'") from None
     except OSError as err:  # sounddevice imports, then finds no PortAudio library
         raise AsrError(f"sounddevice: {err}; on Debian or Ubuntu: apt-get install libportaudio2") from None
+    return _record(sd, sample_rate, int(device) if device and device.isdigit() else device)
+
+
+def _record(sd: Any, sample_rate: int, device: int | str | None) -> Iterator[np.ndarray]:
+    import queue
+
     blocks: queue.Queue[np.ndarray] = queue.Queue()
-    chosen: int | str | None = int(device) if device and device.isdigit() else device
     try:
-        with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=chosen,
+        with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
                             blocksize=int(BLOCK_SECONDS * sample_rate),
                             callback=lambda data, *_: blocks.put(data[:, 0].copy())):
             while True:
@@ -181,7 +187,8 @@ def microphone(sample_rate: int, device: str | None = None) -> Iterator[np.ndarr
                 except queue.Empty:
                     continue
     except (sd.PortAudioError, ValueError) as err:
-        raise AsrError(f"microphone {device or '(default)'}: {err}; `python -m sounddevice` lists devices") from None
+        raise AsrError(f"microphone {device if device is not None else '(default)'}: {err}; `python -m sounddevice` "
+                       "lists devices") from None
 
 
 def _array_blocks(audio: np.ndarray, rate: int) -> Iterator[tuple[np.ndarray, int, bool]]:

@@ -262,8 +262,7 @@ def transcribe(
 ) -> None:
     """Print a transcript for each audio file; bad files are reported and the rest still transcribed.
 
-    Audio is cut into utterances at pauses and each is recognised as soon as it ends; subtitle cues and JSON
-    segments follow the utterances. A progress bar shows on a terminal.
+    Audio is cut at pauses into utterances, each recognised as it ends; cues and JSON segments follow them.
     """
     from asr.bundle import DEFAULT_MODEL, bundle_dir
     from asr.files import write_text
@@ -333,9 +332,10 @@ def listen(
 
     recognizer = Recognizer(bundle_dir(model or DEFAULT_MODEL), runtime=runtime)
     rate = recognizer.info.features.sample_rate
+    blocks = microphone(rate, device)  # a missing sounddevice or PortAudio fails here
     typer.echo("listening (Ctrl-C stops)", err=True)
     try:
-        for segment in recognizer.segments(microphone(rate, device), sample_rate=rate):
+        for segment in recognizer.segments(blocks, sample_rate=rate):
             typer.echo(format_segment("mic", segment) if json_ else segment.text)
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)

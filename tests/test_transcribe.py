@@ -407,8 +407,9 @@ def test_listen_prints_each_utterance(sentences, monkeypatch):
 
     def recording(rate, device=None):  # stops after the recording, as Ctrl-C would
         blocks = real(rate, device)
-        for _ in range(len(audio) // 800 + 20):  # 1 s of silence after the end lets the last pause pass
-            yield next(blocks) if _ < len(audio) // 800 else np.zeros(800, np.float32)
+        n = -(-len(audio) // int(audio_module.BLOCK_SECONDS * rate))  # the blocks InputStream delivers
+        yield from (next(blocks) for _ in range(n))
+        yield np.zeros(rate, np.float32)  # 1 s of silence after the end lets the last pause pass
         raise KeyboardInterrupt
 
     monkeypatch.setattr(audio_module, "microphone", recording)

@@ -202,8 +202,9 @@ class Recognizer:
 
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None) -> Transcript:
         """Transcribe a file path, "-" (stdin), an open binary file or a numpy array (float in [-1, 1] or int16,
-        `[n]` or `[n, channels]`, at `sample_rate` Hz). For stdin or a file object, `sample_rate` means raw 16-bit
-        mono PCM at that rate. AsrError when the audio cannot be read or is empty."""
+        `[n]` or `[n, channels]`, at `sample_rate` Hz) or an iterable of float32 blocks at `sample_rate` Hz. For a
+        path, stdin or a file object, `sample_rate` means headerless 16-bit mono PCM at that rate. AsrError when the
+        audio cannot be read or is empty."""
         stream = AudioStream(audio, self._rate, sample_rate)
         return self._transcript(stream, list(self._segments(stream)))
 
@@ -227,8 +228,8 @@ class Recognizer:
         `(path, AsrError)` where the file could not be read (utterances before the damage were yielded)."""
         from tqdm import tqdm
 
-        total = sum(audio_seconds(str(p)) for p in paths) if progress else 0.0
-        with tqdm(total=round(total, 1) or None, unit="s", disable=not progress, leave=False,
+        total = sum(audio_seconds(str(p)) for p in paths) if progress else 0.0  # 0: stdin, no length to show
+        with tqdm(total=round(total, 1), unit="s", disable=not progress or not total, leave=False,
                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]") as bar:
             for path in paths:
                 stream = AudioStream(path, self._rate, sample_rate)

@@ -124,6 +124,7 @@ class Segmenter:
         self.base = 0  # index of the buffer's first frame in the stream
         self.n_frames = 0  # frames judged so far
         self.first = -1  # first speech frame of the open utterance (-1: none open)
+        self.start = 0  # the open utterance's first frame (its padding included)
         self.last = -1  # last speech frame of the open utterance
         self.n_speech = 0  # speech frames in the open utterance
 
@@ -150,48 +151,43 @@ class Segmenter:
         """Frame `t` was judged `speech`: open, extend or close the utterance."""
         if speech:
             if self.first < 0:
-                self.first, self.n_speech = t, 0
+                self.first, self.start, self.n_speech = t, max(0, t - self.pad_frames), 0
             self.last, self.n_speech = t, self.n_speech + 1
         if self.first < 0:
             return
         if t - self.last >= self.pause_frames:
             yield from self._close(self.last + 1 + self.pad_frames)
-        elif t + 1 - self._start_frame() >= self.max_frames:
+        elif t + 1 - self.start >= self.max_frames:
             yield from self._cut(t)
 
     def _seconds(self, frame: int) -> float:
         return frame * self.frame / self.rate
 
-    def _start_frame(self) -> int:
-        return max(0, self.first - self.pad_frames)
-
     def _close(self, end: int) -> Iterator[Utterance]:
-        """Emit frames [first - pad, end) as an utterance (unless it held too little speech)."""
-        start = self._start_frame()
+        """Emit frames [start, end) as an utterance (unless it held too little speech)."""
         if self.n_speech >= MIN_SPEECH_SECONDS * FRAMES_PER_SECOND:
-            lo, hi = (start - self.base) * self.frame, (end - self.base) * self.frame
-            yield Utterance(self._seconds(start), self.buffer[lo:hi].copy(), self._seconds(self.first),
+            lo, hi = (self.start - self.base) * self.frame, (end - self.base) * self.frame
+            yield Utterance(self._seconds(self.start), self.buffer[lo:hi].copy(), self._seconds(self.first),
                             self._seconds(self.last + 1))
         self.first = self.last = -1
 
     def _cut(self, t: int) -> Iterator[Utterance]:
         """An utterance without a pause is too long: end it at its quietest recent frame, go on after it."""
-        window = self._frame_energies(max(self._start_frame(), t + 1 - round(CUT_SEARCH_SECONDS * FRAMES_PER_SECOND)),
-                                      t + 1)
-        cut = window[0] + int(np.argmin(window[1]))
-        last = self.last
-        self.last = max(self.first, cut - 1)
+        lo = max(self.start + 1, t + 1 - round(CUT_SEARCH_SECONDS * FRAMES_PER_SECOND))
+        cut = lo + int(np.argmin(self._frame_energies(lo, t + 1)))
+        first, last = self.first, self.last
+        self.last = min(last, max(first, cut - 1))
         yield from self._close(cut)
-        self.first, self.last, self.n_speech = cut + self.pad_frames, last, max(1, t + 1 - cut)
+        self.first, self.start, self.last, self.n_speech = cut, cut, max(cut, last), max(1, t + 1 - cut)
 
-    def _frame_energies(self, lo: int, hi: int) -> tuple[int, np.ndarray]:
-        """(lo, mean square of each frame in [lo, hi)) from the buffer."""
+    def _frame_energies(self, lo: int, hi: int) -> np.ndarray:
+        """Mean square of each frame in [lo, hi), from the buffer: float32 [hi - lo]."""
         a, b = (lo - self.base) * self.frame, (hi - self.base) * self.frame
-        return lo, np.square(self.buffer[a:b].reshape(hi - lo, self.frame)).mean(axis=1)
+        return np.square(self.buffer[a:b].reshape(hi - lo, self.frame)).mean(axis=1)
 
     def _trim(self) -> None:
         """Drop samples no utterance can need: before the open utterance's start, or before the last `pad`."""
-        keep = self._start_frame() if self.first >= 0 else self.n_frames - self.pad_frames
+        keep = self.start if self.first >= 0 else self.n_frames - self.pad_frames
         drop = max(0, keep - self.base)
         if drop:
             self.buffer = self.buffer[drop * self.frame:]

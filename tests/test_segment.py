@@ -71,7 +71,7 @@ def test_speech_without_a_pause_is_cut_at_max_seconds():
     audio = np.random.default_rng(0).standard_normal(16000 * 7).astype(np.float32) * 0.1
     audio[16000 * 3 + 800:16000 * 3 + 960] = 0.0  # a quiet 10 ms frame: the cut goes there
     utts = segment(audio, 1000, max_seconds=4.0, detector=Pattern(np.ones(700, bool)))
-    assert len(utts) == 2 and all(len(u.audio) <= 4 * 16000 for u in utts)
+    assert len(utts) == 2 and all(0 < len(u.audio) <= 4 * 16000 and u.speech_start < u.speech_end for u in utts)
     assert utts[0].start == 0.0 and utts[1].start == pytest.approx(3.05)  # at the quiet frame
     assert len(utts[0].audio) + len(utts[1].audio) == len(audio)  # nothing lost or repeated at the cut
     assert FRAMES_PER_SECOND * len(utts[1].audio) // 16000 == 700 - 305

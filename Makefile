@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_decode.py --bundle $(DEMO_EXP)/bundle
 	$(BIN)/python scripts/bench_transcribe.py --bundle $(DEMO_EXP)/bundle --default-model
+	$(BIN)/python scripts/bench_transcribe.py --memory --latency
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check asr tests scripts recipes

@@ -11,12 +11,18 @@ normal corpus (scipy.fft alone costs 0.1-0.3 s), and because computing in cache-
 is ~1.5x faster than librosa.
 
 Frame count (centred frames): `n_frames = 1 + n_samples // hop_length`.
+
+`AudioStream` reads the same sources block by block (a file, standard input, a file-like object, raw 16-bit PCM or
+a numpy array), resampling as it goes, so long recordings and live pipes are read in bounded memory.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 import soundfile as sf
@@ -49,6 +55,169 @@ def load_audio(path: str | Path, sample_rate: int, offset: float = 0.0, duration
     if rate != sample_rate and audio.size:
         audio = resample(audio, rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+STDIN = "-"  # the source name that means standard input
+# Audio is read this much at a time: little from stdin, file objects and microphones (a live stream's line waits for
+# its block), more from named files and arrays (fewer calls). The cuts at pauses do not depend on it.
+BLOCK_SECONDS, FILE_BLOCK_SECONDS = 0.02, 0.5
+PCM_SCALE = 32768.0  # 16-bit PCM sample -> [-1, 1)
+# Containers libsndfile reads from a pipe (FLAC and MP3 need to seek: it cannot)
+PIPE_FORMATS = "WAV, AIFF, AU and OGG (Vorbis, Opus)"
+# A path, "-" (stdin), samples [n] or [n, channels], an open binary file, or an iterable of float32 blocks [n]
+AudioSource = Union[str, Path, np.ndarray, BinaryIO, Iterable[np.ndarray]]
+
+
+class AudioStream:
+    """Float32 mono blocks `[n]` at `sample_rate` from any `AudioSource`, read and resampled as they are needed.
+
+    `source_rate`: the rate of a numpy array or of blocks (required), or, for a path, stdin or a file object, that
+    it holds raw 16-bit little-endian mono PCM at this rate (no header). `seconds` counts what has been read so far.
+    """
+
+    def __init__(self, source: AudioSource, sample_rate: int, source_rate: int | None = None):
+        self.source, self.rate, self.source_rate = source, sample_rate, source_rate
+        self.name = source_name(source)
+        self.n_samples = 0  # at `sample_rate`, read so far
+        if _is_samples(source) and not source_rate:
+            raise AsrError("audio samples need their sample rate: transcribe(audio, sample_rate=16000)")
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.rate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        resampler = None
+        for block, rate, last in self._blocks():
+            if rate != self.rate:
+                if resampler is None:
+                    import soxr
+
+                    resampler = soxr.ResampleStream(rate, self.rate, 1, dtype="float32", quality="HQ")
+                block = resampler.resample_chunk(block, last=last)  # = `resample` of the whole, in pieces
+            self.n_samples += block.size
+            if block.size:
+                yield block
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int, bool]]:
+        """(mono float32 block at its own rate, that rate, is it the last) from the source."""
+        if isinstance(self.source, np.ndarray):
+            yield from _array_blocks(self.source, int(self.source_rate or 0))
+        elif _is_samples(self.source):
+            for block in self.source:  # type: ignore[union-attr]
+                yield np.asarray(block, dtype=np.float32).reshape(-1), int(self.source_rate or 0), False
+            yield np.zeros(0, dtype=np.float32), int(self.source_rate or 0), True
+        elif not self.source_rate:
+            yield from self._soundfile_blocks()
+        elif not isinstance(self.source, (str, Path)):
+            yield from _pcm_blocks(self.source, self.source_rate)  # type: ignore[arg-type]  # a file object
+        elif str(self.source) == STDIN:
+            yield from _pcm_blocks(sys.stdin.buffer, self.source_rate)
+        else:
+            try:
+                with open(self.source, "rb") as f:
+                    yield from _pcm_blocks(f, self.source_rate)
+            except OSError as err:
+                raise AsrError(f"cannot read audio {self.name}: {_unreadable_reason(Path(self.source), err)}") from None
+
+    def _soundfile_blocks(self) -> Iterator[tuple[np.ndarray, int, bool]]:
+        source: Any = str(self.source) if isinstance(self.source, (str, Path)) else self.source
+        if source == STDIN:
+            stdin = sys.stdin.buffer
+            source = stdin if stdin.seekable() else stdin.fileno()  # libsndfile reads a pipe through its descriptor
+        try:
+            with sf.SoundFile(source) as f:
+                named = isinstance(self.source, (str, Path)) and str(self.source) != STDIN
+                block = max(1, int((FILE_BLOCK_SECONDS if named else BLOCK_SECONDS) * f.samplerate))
+                while True:
+                    audio = f.read(frames=block, dtype="float32", always_2d=True)
+                    last = len(audio) < block
+                    yield audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1), f.samplerate, last
+                    if last:
+                        return
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as err:
+            raise AsrError(f"cannot read audio {self.name}: {self._reason(err)}") from None
+
+    def _reason(self, err: Exception) -> str:
+        if isinstance(self.source, (str, Path)) and str(self.source) != STDIN:
+            return _unreadable_reason(Path(self.source), err)
+        return (f"{err}; from a pipe libsndfile reads {PIPE_FORMATS} (convert, e.g. `sox x.flac -t wav - | asr "
+                f"transcribe -`), or raw 16-bit mono PCM with --rate")
+
+
+def source_name(source: AudioSource) -> str:
+    """How results and errors name a source: its path, "-" for stdin, "<array>", or a file object's name."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if _is_samples(source):
+        return "<array>"
+    return str(getattr(source, "name", "<file>"))
+
+
+def _is_samples(source: AudioSource) -> bool:
+    """A numpy array or an iterable of sample blocks (not a path, not a file object)."""
+    return isinstance(source, np.ndarray) or not isinstance(source, (str, Path)) and not hasattr(source, "read")
+
+
+def microphone(sample_rate: int, device: str | None = None) -> Iterator[np.ndarray]:
+    """Float32 blocks `[n]` from an input device at `sample_rate`, as they are recorded (needs `asr[mic]`).
+
+    AsrError at once (not at the first block) when sounddevice or PortAudio is missing.
+    """
+    try:
+        import sounddevice as sd
+    except ImportError:
+        raise AsrError("the microphone needs sounddevice: pip install 'asr[mic]'") from None
+    except OSError as err:  # sounddevice imports, then finds no PortAudio library
+        raise AsrError(f"sounddevice: {err}; on Debian or Ubuntu: apt-get install libportaudio2") from None
+    return _record(sd, sample_rate, int(device) if device and device.isdigit() else device)
+
+
+def _record(sd: Any, sample_rate: int, device: int | str | None) -> Iterator[np.ndarray]:
+    import queue
+
+    blocks: queue.Queue[np.ndarray] = queue.Queue()
+    try:
+        with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
+                            blocksize=int(BLOCK_SECONDS * sample_rate),
+                            callback=lambda data, *_: blocks.put(data[:, 0].copy())):
+            while True:
+                try:
+                    yield blocks.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
+                except queue.Empty:
+                    continue
+    except (sd.PortAudioError, ValueError) as err:
+        raise AsrError(f"microphone {device if device is not None else '(default)'}: {err}; `python -m sounddevice` "
+                       "lists devices") from None
+
+
+def _array_blocks(audio: np.ndarray, rate: int) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """Blocks of a `[n]` or `[n, channels]` array (integers are read as PCM: int16 scaled to [-1, 1))."""
+    if audio.ndim not in (1, 2):
+        raise AsrError(f"audio array of shape {audio.shape}: expected [n_samples] or [n_samples, channels]")
+    if np.issubdtype(audio.dtype, np.integer):
+        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
+    mono = (audio if audio.ndim == 1 else audio.mean(axis=1)).astype(np.float32, copy=False)
+    block = max(1, int(FILE_BLOCK_SECONDS * rate))
+    for lo in range(0, max(1, mono.size), block):
+        yield mono[lo:lo + block], rate, lo + block >= mono.size
+
+
+def _pcm_blocks(stream: BinaryIO, rate: int) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """Raw 16-bit little-endian mono PCM from a binary stream (an odd trailing byte is dropped)."""
+    size = 2 * max(1, int(BLOCK_SECONDS * rate))
+    while True:
+        data = b""
+        while len(data) < size:  # a pipe may return less than asked before its end
+            more = stream.read(size - len(data))
+            if not more:
+                break
+            data += more
+        last = len(data) < size
+        data = data[: len(data) // 2 * 2]
+        yield np.frombuffer(data, dtype="<i2").astype(np.float32) / PCM_SCALE, rate, last
+        if last:
+            return
 
 
 SF_ERR_UNRECOGNISED_FORMAT = 1  # libsndfile's error code for "Format not recognised"

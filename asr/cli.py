@@ -5,6 +5,8 @@
     asr train --config configs/demo.yaml
     asr eval --model exp/demo/bundle --data data/demo --report exp/demo/report.json
     asr transcribe -m exp/demo/bundle some.wav --json
+    arecord -f S16_LE -r 16000 | asr transcribe --stream -
+    asr listen
     asr models
     asr --version
     asr export exp/demo/bundle --format tflite
@@ -204,7 +206,8 @@ def eval_(
     if data is not None and corpus is not None:
         raise AsrError("pass --data (prepared) or --corpus (raw), not both")
     result = evaluate(load_bundle(model), data if corpus is None else None, split or (None if corpus else "test"),
-                      subset=subset, decode=decode, corpus=corpus, n_worst=worst)
+                      subset=subset, decode=decode, corpus=corpus, n_worst=worst,
+                      progress=sys.stderr.isatty())  # a bar's \r updates would fill a log file
     typer.echo(format_report(result))
     if utts:
         write_utterances(result["utterances"], utts)
@@ -228,12 +231,21 @@ def _decode_config(config: Optional[Path], set_: Optional[list[str]], beam_width
 @user_errors
 def transcribe(
     inputs: Annotated[list[str], typer.Argument(
-        help="Audio files, directories or glob patterns ('a/**/*.wav').", metavar="FILE|DIR|GLOB...")],
+        help="Audio files, directories, glob patterns ('a/**/*.wav'), or - for standard input (WAV, AIFF, AU or "
+             "OGG from a pipe; raw PCM with --rate).", metavar="FILE|DIR|GLOB|-...")],
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="Model bundle directory or bundled model name (`asr models` lists them; "
                               "default: the bundled default model).", metavar="BUNDLE")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per line) | srt.")] = "txt",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="txt | json (one object per file and line, with "
+                                                            "segments and word times) | srt | vtt | tsv.")] = "txt",
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    stream: Annotated[bool, typer.Option(
+        "--stream", help="Print each utterance as a JSON line as soon as the pause after it is read "
+                         "({path, start, end, text, words}); for live input: "
+                         "`arecord -f S16_LE -r 16000 | asr transcribe --stream -`.")] = False,
+    rate: Annotated[Optional[int], typer.Option(
+        help="The inputs are raw 16-bit little-endian mono PCM at this many Hz, with no header "
+             "(e.g. `arecord -t raw -f S16_LE -r 16000 | asr transcribe --rate 16000 -`).")] = None,
     output_dir: Annotated[Optional[Path], typer.Option(
         help="Write one transcript file per input here instead: x.wav -> DIR/x.<format>. When inputs share a name, "
              "every file keeps its folder below the inputs' common folder (a/x.wav -> DIR/a/x.txt, b/x.wav -> "
@@ -248,33 +260,85 @@ def transcribe(
                                                "written by `asr train` or `asr export`).")]
     = "auto",
 ) -> None:
-    """Print a transcript for each audio file; bad files are reported and the rest still transcribed."""
+    """Print a transcript for each audio file; bad files are reported and the rest still transcribed.
+
+    Audio is cut at pauses into utterances, each recognised as it ends; cues and JSON segments follow them.
+    """
     from asr.bundle import DEFAULT_MODEL, bundle_dir
     from asr.files import write_text
-    from asr.transcribe import FORMATS, expand_inputs, format_transcript, output_paths, transcribe_inputs
+    from asr.output import FORMATS, format_segment, format_transcript, output_paths
+    from asr.transcribe import Segment, expand_inputs, transcribe_inputs
 
     bundle = bundle_dir(model or DEFAULT_MODEL)  # a mistyped --model fails here, before any input is read
-
     fmt = "json" if json_ else fmt
     if fmt not in FORMATS:
         raise AsrError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if stream and (fmt != "json" and fmt != "txt" or output_dir is not None):
+        raise AsrError("--stream prints one JSON line per utterance on standard output: leave out --format and "
+                       "--output-dir")
+    if rate is not None and rate <= 0:
+        raise AsrError(f"--rate {rate}: expected a sample rate in Hz, e.g. 16000")
     decode = _decode_config(config, set_, beam_width, lm)
     paths, unmatched = expand_inputs(inputs)
     targets = output_paths(paths, output_dir, fmt) if output_dir is not None else {}  # clashes fail before any work
-    for item, reason in unmatched:
-        typer.echo(f"skipped {item}: {reason}", err=True)
+    for argument, reason in unmatched:
+        typer.echo(f"skipped {argument}: {reason}", err=True)
     failed, many = len(unmatched), len(inputs) > 1 or not Path(inputs[0]).is_file()  # a folder or pattern: name each
-    for path, result in transcribe_inputs(bundle, paths, decode, runtime):
-        if isinstance(result, AsrError):
+    progress = sys.stderr.isatty() and not stream  # a bar's \r updates would fill a log file
+    for path, item in transcribe_inputs(bundle, paths, decode, runtime, rate, progress):
+        if isinstance(item, AsrError):
             failed += 1
-            typer.echo(f"skipped {path}: {result}", err=True)
+            typer.echo(f"skipped {path}: {item}", err=True)
+        elif isinstance(item, Segment):
+            if stream:
+                _echo(format_segment(path, item))
         elif output_dir is not None:
-            write_text(targets[path], format_transcript(result, fmt) + "\n")
-        else:
-            typer.echo(format_transcript(result, fmt, with_path=many))
+            write_text(targets[path], format_transcript(item, fmt) + "\n")
+        elif not stream:
+            _echo(format_transcript(item, fmt, with_path=many and inputs != ["-"]))
     if failed:
         typer.echo(f"{failed} input(s) failed", err=True)
         raise typer.Exit(1)
+
+
+def _echo(line: str) -> None:
+    """Print a result line on stdout (flushed), clearing and redrawing a progress bar on stderr around it."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stdout):
+        typer.echo(line)
+
+
+@app.command()
+@user_errors
+def listen(
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Model bundle directory or bundled model name (default: the bundled default model).",
+        metavar="BUNDLE")] = None,
+    device: Annotated[Optional[str], typer.Option(help="Input device, a number or part of a name (default: the "
+                                                       "system's; `python -m sounddevice` lists them).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON lines ({path, start, end, text, words}).")]
+    = False,
+    runtime: Annotated[str, typer.Option(help="auto | tf | litert.")] = "auto",
+) -> None:
+    """Transcribe the microphone: print each utterance as soon as you pause (Ctrl-C stops).
+
+    Needs the `mic` extra: pip install 'asr[mic]' (sounddevice; PortAudio on Linux: apt-get install libportaudio2).
+    """
+    from asr.audio import microphone
+    from asr.bundle import DEFAULT_MODEL, bundle_dir
+    from asr.output import format_segment
+    from asr.transcribe import Recognizer
+
+    recognizer = Recognizer(bundle_dir(model or DEFAULT_MODEL), runtime=runtime)
+    rate = recognizer.info.features.sample_rate
+    blocks = microphone(rate, device)  # a missing sounddevice or PortAudio fails here
+    typer.echo("listening (Ctrl-C stops)", err=True)
+    try:
+        for segment in recognizer.segments(blocks, sample_rate=rate):
+            typer.echo(format_segment("mic", segment) if json_ else segment.text)
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
 
 
 @app.command()

@@ -90,16 +90,29 @@ def worst(utts: Sequence[dict], n: int = N_WORST) -> list[dict]:
     return sorted((u for u in utts if errors(u) > (0, 0)), key=errors, reverse=True)[:n]
 
 
+def _progress(total: int, enabled: bool) -> Any:
+    """A tqdm bar over `total` utterances on stderr (a no-op unless `enabled`)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="utt", disable=not enabled, leave=False)
+
+
 def _decode_prepared(bundle: Bundle, data: PreparedData, rows: list[dict], decoder: Decoder,
-                     batch_size: int) -> tuple[list[str], dict]:
+                     batch_size: int, progress: bool = False) -> tuple[list[str], dict]:
     """Hypotheses for prepared rows (stored features) and the forward/decode seconds."""
     predictor = Predictor(bundle.model, bundle.model_cfg.conv_stride, bundle.stats["mean"], batch_size)
-    t0 = time.perf_counter()
-    probs = predictor([data.feats(r) for r in rows])
-    t1 = time.perf_counter()
-    hyps = [decoder(p)[0] for p in probs]
-    t2 = time.perf_counter()
-    return hyps, {"forward_seconds": round(t1 - t0, 3), "decode_seconds": round(t2 - t1, 3)}
+    hyps: list[str] = []
+    forward = decoding = 0.0
+    step = 8 * batch_size  # rows per forward call: the bar moves, batches stay length-sorted within a step
+    with _progress(len(rows), progress) as bar:
+        for k in range(0, len(rows), step):
+            t0 = time.perf_counter()
+            probs = predictor([data.feats(r) for r in rows[k:k + step]])
+            t1 = time.perf_counter()
+            hyps += [decoder(p)[0] for p in probs]
+            forward, decoding = forward + t1 - t0, decoding + time.perf_counter() - t1
+            bar.update(len(probs))
+    return hyps, {"forward_seconds": round(forward, 3), "decode_seconds": round(decoding, 3)}
 
 
 def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: str | None) -> tuple[list[dict],
@@ -126,30 +139,34 @@ def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: s
     return select_subset(rows, subset, str(corpus)), skipped
 
 
-def _decode_corpus(bundle: Bundle, rows: list[dict], decode: DecodeConfig) -> tuple[list[dict], list[str], dict,
-                                                                                   list[dict]]:
+def _decode_corpus(bundle: Bundle, rows: list[dict], decode: DecodeConfig, progress: bool = False
+                   ) -> tuple[list[dict], list[str], dict, list[dict]]:
     """Recognise corpus audio (featurised here); returns the rows that could be read, hyps, timing, skipped."""
-    from asr.transcribe import Recognizer, Segment
+    from asr.transcribe import Recognizer, Span
 
     recognizer = Recognizer(bundle, decode)
-    segments = [Segment(r["audio"], r["offset"], r["duration"]) for r in rows]
+    spans = [Span(r["audio"], r["offset"], r["duration"]) for r in rows]
     t0 = time.perf_counter()
     good, hyps, skipped = [], [], []
-    for row, (_, result) in zip(rows, recognizer.recognize(segments)):
-        if isinstance(result, AsrError):
-            skipped.append({"id": row["id"], "audio": row["audio"], "reason": str(result)})
-        else:
-            good.append({**row, "duration": result.duration})
-            hyps.append(result.text)
+    with _progress(len(rows), progress) as bar:
+        for row, (_, result) in zip(rows, recognizer.recognize(spans)):
+            if isinstance(result, AsrError):
+                skipped.append({"id": row["id"], "audio": row["audio"], "reason": str(result)})
+            else:
+                good.append({**row, "duration": result.duration})
+                hyps.append(result.text)
+            bar.update(1)
     return good, hyps, {"total_seconds": round(time.perf_counter() - t0, 3)}, skipped
 
 
 def evaluate(bundle: Bundle, data_dir: str | Path | None = None, split: str | None = "test",
              beam_width: int | None = None, batch_size: int | None = None, subset: str | None = None,
-             decode: DecodeConfig | None = None, corpus: str | Path | None = None, n_worst: int = N_WORST) -> dict:
+             decode: DecodeConfig | None = None, corpus: str | Path | None = None, n_worst: int = N_WORST,
+             progress: bool = False) -> dict:
     """Decode a prepared `split` of `data_dir` (or every utterance of a raw `corpus`); return the report.
 
-    `beam_width`/`batch_size` override the `decode` config; `subset` keeps one corpus subset (test-clean).
+    `beam_width`/`batch_size` override the `decode` config; `subset` keeps one corpus subset (test-clean);
+    `progress` shows a bar over the utterances on stderr.
     """
     overrides: dict[str, Any] = {k: v for k, v in {"beam_width": beam_width, "batch_size": batch_size}.items()
                                  if v is not None}
@@ -162,7 +179,7 @@ def evaluate(bundle: Bundle, data_dir: str | Path | None = None, split: str | No
         rows, skipped = corpus_rows(corpus, bundle, split, subset)
         if not rows:
             raise AsrError(f"{corpus}: no utterances to evaluate" + (f" in split {split!r}" if split else ""))
-        rows, hyps, timing, unreadable = _decode_corpus(bundle, rows, decode)
+        rows, hyps, timing, unreadable = _decode_corpus(bundle, rows, decode, progress)
         skipped += unreadable
         source = str(corpus)
     else:
@@ -172,7 +189,7 @@ def evaluate(bundle: Bundle, data_dir: str | Path | None = None, split: str | No
         rows = select_subset(data.rows(split), subset, f"{data.dir}/{split}.jsonl")
         if not rows:
             raise AsrError(f"{data.dir}/{split}.jsonl is empty: nothing to evaluate")
-        hyps, timing = _decode_prepared(bundle, data, rows, decoder, decode.batch_size)
+        hyps, timing = _decode_prepared(bundle, data, rows, decoder, decode.batch_size, progress)
         source = str(data.dir)
     if not rows:
         raise AsrError(f"{corpus}: none of the audio could be read ({skipped[0]['reason']})")

@@ -1,31 +1,33 @@
-"""`asr transcribe` and the Python API: audio files -> text with word times and confidences.
+"""`asr transcribe` and the Python API: audio -> utterances -> text with word times and confidences.
 
     asr transcribe -m exp/demo/bundle recipes/demo/corpus/test/101/1/101-1-0000.flac
     asr transcribe -m exp/demo/bundle 'recordings/**/*.wav' --format json
+    arecord -f S16_LE -r 16000 | asr transcribe --stream -
 
     >>> import asr
     >>> m = asr.load_model("exp/demo/bundle")
-    >>> t = m.transcribe("a.wav"); t.text, t.words[0].start
+    >>> t = m.transcribe("a.wav"); t.text, t.words[0].start, t.segments[0].end
+    >>> m.transcribe(samples, sample_rate=16000)          # a numpy array [n] or [n, channels]
+    >>> for seg in m.segments(open("long.wav", "rb")): print(seg.start, seg.text)   # as each utterance ends
 
-Audio: any format soundfile reads, any sample rate (resampled), any channel count (mixed down).
-Audio longer than `decode.chunk_seconds` is recognised in chunks that overlap by CONTEXT_SECONDS on each
-side; only each chunk's centre is kept, so every output frame sees context and memory stays bounded.
-Chunks start on multiples of `hop_length * conv_stride` samples, so their frames line up exactly.
+Audio: any source `asr.audio.AudioStream` reads (a file of any format and rate soundfile reads, standard input,
+a file object, raw PCM, a numpy array), read block by block. `asr.segment.Segmenter` cuts it into utterances at
+pauses as it goes; each utterance (with a little context each side) is recognised on its own, as soon as it ends, so
+memory stays bounded and the text of an utterance depends only on its own audio: a file, the same file through a
+pipe, and the file among many others give the same text. An utterance longer than `decode.chunk_seconds` (speech
+with no pause) is recognised in chunks that overlap by CONTEXT_SECONDS on each side; only each chunk's centre is
+kept. Chunks start on multiples of `hop_length * conv_stride` samples, so their frames line up exactly.
 
 Word times come from the decoded path: each emitted character's frames (`asr.decoding.char_spans`),
-grouped at spaces; a frame lasts `hop_length * conv_stride / sample_rate` seconds. A word's confidence is
-the mean, over its frames, of the posterior of the class the path emits there.
+grouped at spaces; a frame lasts `ModelInfo.frame_period` seconds. A word's confidence is the mean, over its
+frames, of the posterior of the class the path emits there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import glob
-import json
-import math
-import os
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,18 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import compute_mfcc, is_silent, load_audio
+from asr.audio import STDIN, AudioSource, AudioStream, compute_mfcc, is_silent, load_audio, num_frames
 from asr.bundle import MODEL_FILE
 from asr.config import DecodeConfig, FeatureConfig, TextConfig
 from asr.corpus import AUDIO_SUFFIXES
+from asr.data import output_lengths
 from asr.decoding import Decoder, WordSpan
 from asr.errors import AsrError
 from asr.inference import TFLITE_FILE, LiteRTPredictor, Predictor, choose_runtime
+from asr.segment import Segmenter, Utterance
 from asr.text import Vocabulary
 
 CONTEXT_SECONDS = 2.0  # audio each side of a long-audio chunk that the model sees but whose frames are dropped
-FORMATS = ("txt", "json", "srt")
-SRT_MAX_SECONDS, SRT_MAX_CHARS = 6.0, 42  # one subtitle cue at most this long / this many characters
 
 
 @dataclass(frozen=True)
@@ -52,29 +54,46 @@ class Word:
     """One recognised word."""
 
     word: str
-    start: float  # seconds from the start of the file
+    start: float  # seconds from the start of the audio
     end: float  # seconds
     confidence: float  # 0..1, see the module docstring
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One utterance: speech between two pauses, recognised on its own."""
+
+    start: float  # seconds from the start of the audio
+    end: float  # seconds
+    text: str
+    words: tuple[Word, ...] = ()
+
+    def to_json(self) -> dict:
+        """`{"start", "end", "text", "words": [{"word", "start", "end", "confidence"}]}`."""
+        return {"start": self.start, "end": self.end, "text": self.text,
+                "words": [dataclasses.asdict(w) for w in self.words]}
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """Recognition result for one file."""
+    """Recognition result for one source: its utterances (`segments`) and all their words."""
 
     path: str
     text: str
     duration: float  # seconds of audio
     words: tuple[Word, ...] = ()
+    segments: tuple[Segment, ...] = ()
 
     def to_json(self) -> dict:
-        """`{"path", "text", "duration", "words": [{"word", "start", "end", "confidence"}]}`."""
+        """`{"path", "text", "duration", "segments": [{"start", "end", "text"}], "words": [...]}`."""
         return {"path": self.path, "text": self.text, "duration": self.duration,
+                "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in self.segments],
                 "words": [dataclasses.asdict(w) for w in self.words]}
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A stretch of an audio file to recognise (a whole file by default)."""
+class Span:
+    """A stretch of an audio file to recognise whole, as `asr eval` does (a whole file by default)."""
 
     path: str
     offset: float = 0.0  # seconds
@@ -109,14 +128,15 @@ def read_model_info(path: str | Path) -> ModelInfo:
 
 
 def expand_inputs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """FILE | DIR | GLOB arguments -> (audio paths in order, [(argument, reason)] for those matching nothing).
+    """FILE | DIR | GLOB | - arguments -> (audio paths in order, [(argument, reason)] for those matching nothing).
 
-    A directory contributes its audio files (by suffix, recursively, sorted); a pattern its matches.
+    A directory contributes its audio files (by suffix, recursively, sorted); a pattern its matches; `-` is
+    standard input.
     """
     paths: list[str] = []
     unmatched: list[tuple[str, str]] = []
     for item in items:
-        if Path(item).is_dir():
+        if item != STDIN and Path(item).is_dir():
             found = sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             paths += found
             unmatched += [] if found else [(item, "no audio files in this directory")]
@@ -130,9 +150,11 @@ def expand_inputs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]
 
 
 def audio_seconds(path: str) -> float:
-    """Duration of an audio file from its header (0 when unreadable: the read reports it later)."""
+    """Duration of an audio file from its header (0 when unreadable or standard input)."""
     import soundfile as sf
 
+    if path == STDIN:
+        return 0.0
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
@@ -141,7 +163,7 @@ def audio_seconds(path: str) -> float:
 
 
 class Recognizer:
-    """A loaded model ready to transcribe files: featurise, run the network (TF or LiteRT), decode."""
+    """A loaded model ready to transcribe: read, cut at pauses, featurise, run the network (TF or LiteRT), decode."""
 
     def __init__(self, bundle: Any, decode: DecodeConfig | None = None, runtime: str = "auto", **overrides: Any):
         """`bundle`: a loaded `asr.bundle.Bundle` or a bundle directory. `overrides`: DecodeConfig fields.
@@ -178,89 +200,144 @@ class Recognizer:
             bundle = load_bundle(self.info.path)
         return Predictor(bundle.model, self.info.stride, self.info.pad_value, self.decode.batch_size)
 
-    def transcribe(self, path: str | Path) -> Transcript:
-        """Transcribe one audio file; AsrError when it cannot be read."""
-        _, result = next(self.recognize([Segment(str(path))]))
-        if isinstance(result, AsrError):
-            raise result
-        return result
+    def transcribe(self, audio: AudioSource, sample_rate: int | None = None) -> Transcript:
+        """Transcribe a file path, "-" (stdin), an open binary file or a numpy array (float in [-1, 1] or int16,
+        `[n]` or `[n, channels]`, at `sample_rate` Hz) or an iterable of float32 blocks at `sample_rate` Hz. For a
+        path, stdin or a file object, `sample_rate` means headerless 16-bit mono PCM at that rate. AsrError when the
+        audio cannot be read or is empty."""
+        stream = AudioStream(audio, self._rate, sample_rate)
+        return self._transcript(stream, list(self._segments(stream)))
 
-    def transcribe_many(self, paths: Sequence[str | Path]) -> Iterator[tuple[str, Transcript | AsrError]]:
-        """Yield `(path, Transcript)` or `(path, AsrError)` per file, in order; bad files do not stop the rest."""
-        for segment, result in self.recognize([Segment(str(p)) for p in paths]):
-            yield segment.path, result
+    def segments(self, audio: AudioSource, sample_rate: int | None = None) -> Iterator[Segment]:
+        """The utterances of `audio` (as for `transcribe`), each yielded as soon as its pause has been read."""
+        yield from self._segments(AudioStream(audio, self._rate, sample_rate))
 
-    def recognize(self, segments: Sequence[Segment]) -> Iterator[tuple[Segment, Transcript | AsrError]]:
-        """Yield a result per segment, in order. Short segments are batched, long ones chunked."""
-        window = 4 * self.decode.batch_size  # segments featurised at a time: bounded memory for many files
-        for k in range(0, len(segments), window):
-            yield from self._recognize_window(segments[k:k + window])
+    def transcribe_many(self, paths: Sequence[str | Path], progress: bool = False
+                        ) -> Iterator[tuple[str, Transcript | AsrError]]:
+        """Yield `(path, Transcript)` or `(path, AsrError)` per file, in order; bad files do not stop the rest.
 
-    def _recognize_window(self, segments: Sequence[Segment]) -> Iterator[tuple[Segment, Transcript | AsrError]]:
-        results: list[Transcript | AsrError | None] = [None] * len(segments)
+        `progress`: a bar on stderr over the seconds of audio (tqdm).
+        """
+        for path, item in self.stream_many(paths, progress=progress):
+            if not isinstance(item, Segment):
+                yield path, item
+
+    def stream_many(self, paths: Sequence[str | Path], sample_rate: int | None = None, progress: bool = False
+                    ) -> Iterator[tuple[str, Segment | Transcript | AsrError]]:
+        """Per file, in order: `(path, Segment)` as each utterance ends, then `(path, Transcript)`, or
+        `(path, AsrError)` where the file could not be read (utterances before the damage were yielded)."""
+        from tqdm import tqdm
+
+        total = sum(audio_seconds(str(p)) for p in paths) if progress else 0.0  # 0: stdin, no length to show
+        with tqdm(total=round(total, 1), unit="s", disable=not progress or not total, leave=False,
+                  bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]") as bar:
+            for path in paths:
+                stream = AudioStream(path, self._rate, sample_rate)
+                segments: list[Segment] = []
+                try:
+                    for segment in self._segments(stream, bar):
+                        segments.append(segment)
+                        yield str(path), segment
+                    yield str(path), self._transcript(stream, segments)
+                except AsrError as err:
+                    yield str(path), err
+
+    def _segments(self, stream: AudioStream, bar: Any = None) -> Iterator[Segment]:
+        """Read `stream` block by block, cut it at pauses, recognise each utterance as it ends."""
+        segmenter = Segmenter(self._rate)
+        for block in stream:
+            if bar is not None:
+                bar.update(block.size / self._rate)
+            for utterance in segmenter.push(block):
+                yield from self._recognise_utterance(utterance)
+        if stream.n_samples == 0:
+            raise AsrError(f"{stream.name}: empty audio")
+        for utterance in segmenter.flush():
+            yield from self._recognise_utterance(utterance)
+
+    def _recognise_utterance(self, utterance: Utterance) -> Iterator[Segment]:
+        """The utterance as a Segment with times from the start of the stream (nothing when no word is heard)."""
+        words = self.words(utterance.audio, utterance.start)
+        if words:
+            yield Segment(round(min(utterance.speech_start, words[0].start), 3),
+                          round(max(utterance.speech_end, words[-1].end), 3), " ".join(w.word for w in words), words)
+
+    def words(self, audio: np.ndarray, offset: float = 0.0) -> tuple[Word, ...]:
+        """Recognise float32 `[n]` samples at the model's rate as one utterance; times are `offset` + seconds."""
+        if is_silent(audio):  # nothing was said: the model would still guess a letter from the noise
+            return ()
+        _, spans = self.decoder(self._probs(audio))
+        return tuple(self._word(w, offset) for w in spans)
+
+    def _transcript(self, stream: AudioStream, segments: list[Segment]) -> Transcript:
+        words = tuple(w for s in segments for w in s.words)
+        return Transcript(stream.name, " ".join(s.text for s in segments), round(stream.seconds, 3), words,
+                          tuple(segments))
+
+    def recognize(self, spans: Sequence[Span]) -> Iterator[tuple[Span, Transcript | AsrError]]:
+        """Yield a result per span, each recognised whole (no cutting at pauses), in order; short spans are
+        batched. `asr eval` uses it: its references are whole utterances."""
+        window = 4 * self.decode.batch_size  # spans featurised at a time: bounded memory for many files
+        for k in range(0, len(spans), window):
+            yield from self._recognize_window(spans[k:k + window])
+
+    def _recognize_window(self, spans: Sequence[Span]) -> Iterator[tuple[Span, Transcript | AsrError]]:
+        results: list[Transcript | AsrError | None] = [None] * len(spans)
         short: list[tuple[int, np.ndarray, float]] = []  # (position, feats, seconds)
-        for i, seg in enumerate(segments):
+        for i, span in enumerate(spans):
             try:
-                seconds = self._duration(seg)
-                if seconds > self.decode.chunk_seconds:
-                    results[i] = self._finish(seg, self._long_probs(seg, seconds), seconds)
+                audio = load_audio(span.path, self._rate, span.offset, span.duration)
+                if audio.size == 0:
+                    raise AsrError(f"{span.path}: empty audio")
+                seconds = audio.size / self._rate
+                if is_silent(audio) or seconds > self.decode.chunk_seconds:
+                    results[i] = self._whole(span, self.words(audio), seconds)
                 else:
-                    audio = self._load(seg)
-                    if is_silent(audio):  # nothing was said: the model would still guess a letter from the noise
-                        results[i] = Transcript(seg.path, "", round(audio.size / self._rate, 3), ())
-                        continue
-                    short.append((i, compute_mfcc(audio, self.info.features), audio.size / self._rate))
+                    short.append((i, compute_mfcc(audio, self.info.features), seconds))
             except AsrError as err:
                 results[i] = err
         for (i, _, seconds), probs in zip(short, self.predictor([f for _, f, _ in short]) if short else []):
-            results[i] = self._finish(segments[i], probs, seconds)
-        for seg, result in zip(segments, results):
+            _, spans_ = self.decoder(probs)
+            results[i] = self._whole(spans[i], tuple(self._word(w) for w in spans_), seconds)
+        for span, result in zip(spans, results):
             assert result is not None
-            yield seg, result
+            yield span, result
+
+    def _whole(self, span: Span, words: tuple[Word, ...], seconds: float) -> Transcript:
+        text = " ".join(w.word for w in words)
+        segments = (Segment(words[0].start, words[-1].end, text, words),) if words else ()
+        return Transcript(span.path, text, round(seconds, 3), words, segments)
 
     @property
     def _rate(self) -> int:
         return self.info.features.sample_rate
 
-    def _duration(self, seg: Segment) -> float:
-        return seg.duration if seg.duration is not None else max(0.0, audio_seconds(seg.path) - seg.offset)
-
-    def _load(self, seg: Segment) -> np.ndarray:
-        """float32 samples of a segment at the model's rate; AsrError when unreadable or empty."""
-        audio = load_audio(seg.path, self._rate, seg.offset, seg.duration)
-        if audio.size == 0:
-            raise AsrError(f"{seg.path}: empty audio")
-        return audio
-
-    def _long_probs(self, seg: Segment, seconds: float) -> np.ndarray:
-        """probs [T', V] of a long segment, from overlapping chunks whose centres are kept."""
-        hop = self.info.features.hop_length * self.info.stride  # samples per output frame
+    def _probs(self, audio: np.ndarray) -> np.ndarray:
+        """probs [T', V] of float32 samples: in one pass, or, beyond `decode.chunk_seconds`, from overlapping
+        chunks whose centres are kept (every kept frame sees CONTEXT_SECONDS of audio each side)."""
+        features = self.info.features
+        if audio.size <= self.decode.chunk_seconds * self._rate:
+            return self.predictor([compute_mfcc(audio, features)])[0]
+        hop = features.hop_length * self.info.stride  # samples per output frame
         context = int(CONTEXT_SECONDS * self._rate) // hop  # output frames seen but dropped, each side
         core = int(self.decode.chunk_seconds * self._rate) // hop - 2 * context  # output frames kept per chunk
-        total = math.ceil((1 + int(seconds * self._rate) // self.info.features.hop_length) / self.info.stride)
+        total = int(output_lengths(num_frames(audio.size, features), self.info.stride))
         starts = list(range(0, total, core))
         pieces: list[np.ndarray] = []
         for k in range(0, len(starts), self.decode.batch_size):
             feats, keep = [], []
             for first in starts[k:k + self.decode.batch_size]:
                 lo = max(0, first - context)  # output frame where the chunk's audio starts
-                offset = lo * hop / self._rate
-                length = min((first + core + context - lo) * hop / self._rate, seconds - offset)
-                feats.append(compute_mfcc(load_audio(seg.path, self._rate, seg.offset + offset, length),
-                                          self.info.features))
+                feats.append(compute_mfcc(audio[lo * hop:(first + core + context) * hop], features))
                 keep.append((first - lo, min(core, total - first)))
             for probs, (skip, n) in zip(self.predictor(feats), keep):
                 pieces.append(probs[skip:skip + n])
         return np.concatenate(pieces)
 
-    def _finish(self, seg: Segment, probs: np.ndarray, seconds: float) -> Transcript:
-        """Decode `probs` [T', V] into a Transcript with word times in seconds."""
-        text, spans = self.decoder(probs)
-        return Transcript(seg.path, text, round(seconds, 3), tuple(self._word(w) for w in spans))
-
-    def _word(self, span: WordSpan) -> Word:
+    def _word(self, span: WordSpan, offset: float = 0.0) -> Word:
         period = self.info.frame_period
-        return Word(span.text, round(span.start * period, 3), round(span.end * period, 3), span.confidence)
+        return Word(span.text, round(offset + span.start * period, 3), round(offset + span.end * period, 3),
+                    span.confidence)
 
 
 def load_model(path: str | Path, beam_width: int = 1, runtime: str = "auto", **decode: Any) -> Recognizer:
@@ -269,60 +346,10 @@ def load_model(path: str | Path, beam_width: int = 1, runtime: str = "auto", **d
 
 
 def transcribe_inputs(model: str | Path, paths: Sequence[str], decode: DecodeConfig | None = None,
-                      runtime: str = "auto") -> Iterator[tuple[str, Transcript | AsrError]]:
-    """`asr transcribe`: audio `paths` (from `expand_inputs`); yields `(path, Transcript | AsrError)` in order."""
+                      runtime: str = "auto", sample_rate: int | None = None, progress: bool = False
+                      ) -> Iterator[tuple[str, Segment | Transcript | AsrError]]:
+    """`asr transcribe`: audio `paths` (from `expand_inputs`; "-" is stdin, raw PCM when `sample_rate` is set);
+    yields `(path, Segment)` as each utterance ends, `(path, Transcript)` when a file is done, or
+    `(path, AsrError)`, in order (`Recognizer.stream_many`)."""
     if paths:
-        yield from Recognizer(model, decode, runtime).transcribe_many(paths)
-
-
-def output_paths(paths: Sequence[str], out_dir: Path, fmt: str) -> dict[str, Path]:
-    """Where `--output-dir` writes each input's transcript, so that no result overwrites another.
-
-    Like whisper and Vosk: OUT/x.FMT for x.wav, while the inputs' names are unique. When two files share a name,
-    every transcript keeps its folder below the inputs' common folder (a/x.wav -> OUT/a/x.txt, b/x.wav ->
-    OUT/b/x.txt) and files of one folder that differ only in suffix keep it (c/y.wav, c/y.flac ->
-    OUT/c/y.wav.txt, OUT/c/y.flac.txt).
-    """
-    files = {p: Path(p).resolve() for p in paths}
-    unique = set(files.values())
-    if len({f.stem for f in unique}) == len(unique):
-        targets = {p: out_dir / f"{f.stem}.{fmt}" for p, f in files.items()}
-    else:
-        root = Path(os.path.commonpath([f.parent for f in unique]))
-        bases = Counter(f.with_suffix("") for f in unique)
-        names = {f: f.name if bases[f.with_suffix("")] > 1 else f.stem for f in unique}
-        targets = {p: out_dir / f.parent.relative_to(root) / f"{names[f]}.{fmt}" for p, f in files.items()}
-    first: dict[Path, str] = {}
-    for p, target in targets.items():
-        other = first.setdefault(target, p)
-        if files[other] != files[p]:  # only names like x.wav.mp3 beside x.wav and x.flac get here
-            raise AsrError(f"--output-dir: {other} and {p} would both be written to {target}; rename one of them")
-    return targets
-
-
-def _srt_time(seconds: float) -> str:
-    ms = int(round(seconds * 1000))
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-def srt_cues(words: Sequence[Word]) -> list[tuple[float, float, str]]:
-    """Group words into subtitle cues of at most SRT_MAX_SECONDS and SRT_MAX_CHARS."""
-    cues: list[list[Word]] = []
-    for w in words:
-        cue = cues[-1] if cues else None
-        if cue and w.end - cue[0].start <= SRT_MAX_SECONDS and \
-                sum(len(x.word) + 1 for x in cue) + len(w.word) <= SRT_MAX_CHARS:
-            cue.append(w)
-        else:
-            cues.append([w])
-    return [(c[0].start, c[-1].end, " ".join(w.word for w in c)) for c in cues]
-
-
-def format_transcript(t: Transcript, fmt: str, with_path: bool = False) -> str:
-    """The text to print for one file: txt (`PATH<TAB>text` when `with_path`), a JSON line, or SRT."""
-    if fmt == "json":
-        return json.dumps(t.to_json(), ensure_ascii=False)
-    if fmt == "srt":
-        return "\n".join(f"{k}\n{_srt_time(a)} --> {_srt_time(b)}\n{text}\n"
-                         for k, (a, b, text) in enumerate(srt_cues(t.words), start=1))
-    return f"{t.path}\t{t.text}" if with_path else t.text
+        yield from Recognizer(model, decode, runtime).stream_many(paths, sample_rate, progress)

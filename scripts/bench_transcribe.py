@@ -1,6 +1,8 @@
-"""Transcription speed: cold start of `asr transcribe` for a 5 s file, and steady-state real-time factor.
+"""Transcription speed, memory and stream latency: cold start for a 5 s file, steady-state real-time factor, peak
+memory for a 20-minute file, delay from the end of an utterance to its `--stream` line.
 
     .venv/bin/python scripts/bench_transcribe.py --bundle exp/demo/bundle [--default-model] [--forward]
+    .venv/bin/python scripts/bench_transcribe.py --memory --latency      # the bundled default model, default settings
 
 cold start   wall time of `asr transcribe -m BUNDLE five.wav` as a new process (process start to printed text),
              per runtime: LiteRT (needs BUNDLE/model.tflite; this script exports it into a copy of the bundle
@@ -10,12 +12,19 @@ steady state RTF = wall seconds / audio seconds for 24 files of 5-10 s in one wa
              the default ModelConfig (speed does not depend on the weights).
 --forward    one 5 s utterance through model.predict, a traced tf.function, tf.function(jit_compile=True)
              and LiteRT: milliseconds each.
+--memory     peak RSS of `asr transcribe long.wav` (a new process, default settings) for a 20-minute recording of
+             demo sentences and pauses. Target: <= 400 MB.
+--latency    feeds a recording of sentences and pauses to `asr transcribe --stream -` through a pipe in real time
+             (WAV, 20 ms writes) and times each JSON line from the moment the end of its sentence's speech was
+             written. Target: <= 0.5 s on 2 cores.
 Run on an otherwise idle machine; numbers drift by up to 2x with other load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -42,6 +51,99 @@ def demo_audio(seconds: float, start: int = 0, rate: int = 16000) -> np.ndarray:
         if total >= seconds * rate:
             break
     return np.concatenate(chunks)[: int(seconds * rate)]
+
+
+def sentences_with_pauses(seconds: float, seed: int = 0) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Demo sentences (test then dev, repeated) with 0.5-1.5 s pauses, `seconds` long at 16 kHz, and each
+    sentence's (start, end) of speech in seconds (its 10 ms frames within 40 dB of the loudest)."""
+    rng = np.random.default_rng(seed)
+    files = sorted((REPO / "recipes/demo/corpus/test").rglob("*.flac")) + \
+        sorted((REPO / "recipes/demo/corpus/dev").rglob("*.flac"))
+    parts, spans, pos, k = [np.zeros(16000, np.float32)], [], 16000, 0
+    while pos < seconds * 16000:
+        audio, _ = sf.read(str(files[k % len(files)]), dtype="float32")
+        power = np.square(audio[: len(audio) // 160 * 160].reshape(-1, 160)).mean(axis=1) + 1e-12
+        loud = np.flatnonzero(power > power.max() * 1e-4)
+        spans.append(((pos + loud[0] * 160) / 16000, (pos + (loud[-1] + 1) * 160) / 16000))
+        pause = np.zeros(int(rng.uniform(0.5, 1.5) * 16000), np.float32)
+        parts += [audio, pause]
+        pos, k = pos + len(audio) + len(pause), k + 1
+    return np.concatenate(parts)[: int(seconds * 16000)], [s for s in spans if s[1] < seconds]
+
+
+# Runs a command and prints its peak RSS (KiB). A child counts its parent's pages until it execs, so the
+# measuring parent must be small: this one, not the benchmark holding 20 minutes of audio.
+MEASURE = "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); " \
+          "_, status, usage = os.wait4(p.pid, 0); print(status, usage.ru_maxrss)"
+
+
+def peak_memory(bundle: Path, wav: Path) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `asr transcribe -m BUNDLE wav` in a new process."""
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", MEASURE, ASR, "transcribe", "-m", str(bundle), str(wav)],
+                         capture_output=True, text=True, check=True)
+    status, kib = out.stdout.split()
+    if status != "0":
+        raise SystemExit(f"asr transcribe failed: {out.stderr}")
+    return int(kib) / 1024, time.perf_counter() - t0  # ru_maxrss: KiB on Linux
+
+
+def stream_latency(bundle: Path, audio: np.ndarray, spans: list[tuple[float, float]]) -> list[float]:
+    """Seconds from writing the end of each sentence's speech to reading its `--stream` line (one per sentence)."""
+    import io
+    import threading
+
+    buf = io.BytesIO()
+    sf.write(buf, audio, 16000, format="WAV", subtype="PCM_16")
+    data, header = buf.getvalue(), 44  # a WAV header, then 16-bit samples
+    proc = subprocess.Popen([ASR, "transcribe", "--stream", "-m", str(bundle), "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    arrivals: list[tuple[float, dict]] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # binary lines: json.loads takes UTF-8 bytes
+            arrivals.append((time.perf_counter(), json.loads(line)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert proc.stdin is not None
+    proc.stdin.write(data[:header])
+    proc.stdin.flush()
+    time.sleep(3.0)  # the process starts (model load) before the speaker does
+    t0, step = time.perf_counter(), 320  # 20 ms of samples per write, as arecord's period
+    for k in range(0, len(audio), step):
+        time.sleep(max(0.0, t0 + k / 16000 - time.perf_counter()))
+        proc.stdin.write(data[header + 2 * k: header + 2 * (k + step)])
+        proc.stdin.flush()
+    proc.stdin.close()
+    reader.join()
+    proc.wait()
+    delays = []
+    for start, end in spans:  # the line whose segment holds this sentence
+        lines = [t for t, line in arrivals if line["start"] < end and line["end"] > start]
+        if lines:
+            delays.append(lines[-1] - (t0 + end))
+    print(f"  {len(arrivals)} lines for {len(spans)} sentences ({len(spans) - len(delays)} sentences without one)")
+    return delays
+
+
+def memory_and_latency(bundle: Path, work: Path, memory: bool, latency: bool) -> None:
+    """Print the --memory and --latency measurements."""
+    if memory:
+        wav = work / "twenty.wav"
+        audio, spans = sentences_with_pauses(1200.0)
+        sf.write(str(wav), audio, 16000)
+        rss, wall = peak_memory(bundle, wav)
+        print(f"20-minute file ({len(spans)} sentences): peak RSS {rss:.0f} MB (target <= 400), {wall:.1f} s wall, "
+              f"RTF {wall / 1200:.4f}")
+    if not latency:
+        return
+    audio, spans = sentences_with_pauses(60.0, seed=1)
+    delays = stream_latency(bundle, audio, spans)
+    print(f"stream latency, end of speech -> JSON line, {len(delays)} sentences: median "
+          f"{statistics.median(delays):.2f} s, 90th percentile {np.percentile(delays, 90):.2f} s, max "
+          f"{max(delays):.2f} s (target <= 0.5 s; {os.cpu_count()} cores)")
 
 
 def with_tflite(bundle: Path, work: Path) -> Path:
@@ -130,12 +232,23 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", type=Path, default=REPO / "exp/demo/bundle")
+    parser.add_argument("--bundle", type=Path, default=None, help="default: exp/demo/bundle; with --memory or "
+                        "--latency only: the bundled default model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--default-model", action="store_true", help="also time the default ModelConfig")
     parser.add_argument("--forward", action="store_true", help="compare ways of running the network")
+    parser.add_argument("--memory", action="store_true", help="peak RSS for a 20-minute file")
+    parser.add_argument("--latency", action="store_true", help="--stream delay, fed in real time")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_transcribe_"))
+    if args.memory or args.latency:
+        from asr.bundle import DEFAULT_MODEL, bundle_dir
+
+        memory_and_latency(bundle_dir(str(args.bundle) if args.bundle else DEFAULT_MODEL), work, args.memory,
+                           args.latency)
+        shutil.rmtree(work)
+        return
+    args.bundle = args.bundle or REPO / "exp/demo/bundle"
     wav = work / "five.wav"
     sf.write(str(wav), demo_audio(5.0), 16000)
     files = []

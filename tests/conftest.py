@@ -7,6 +7,7 @@ Nothing is downloaded. Helpers (plain functions, importable as `from conftest im
     write_folder_corpus(root, items)   audio + same-named .txt transcripts
     write_librispeech_corpus(root, {split: items})   SPLIT/SPEAKER/CHAPTER/*.flac + *.trans.txt
     write_tone(path, seconds, rate, channels)  a synthetic tone file (any soundfile format)
+    write_sentences_with_pauses(path, n)   demo sentences separated by known silences; their times and texts
 
 Fixtures:
 
@@ -92,6 +93,31 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, channels: in
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio if channels > 1 else audio[:, 0], rate)
     return path
+
+
+def write_sentences_with_pauses(path: Path, n: int = 10, seed: int = 0, snr_db: float | None = None
+                                ) -> list[tuple[float, float, str]]:
+    """`n` demo test sentences (varied voices) with 0.6-1.5 s of silence between them and 1 s at each end, at 16 kHz
+    (white noise at `snr_db` against the speech, if given). Returns each sentence's `(start, end, TRANSCRIPT)`:
+    seconds of its speech (10 ms frames within 40 dB of its loudest), the file's own silence left out."""
+    rng = np.random.default_rng(seed)
+    parts, spans, pos = [np.zeros(16000, np.float32)], [], 16000
+    for k, (audio_path, text) in enumerate(demo_flacs(n, "test")):
+        audio, _ = sf.read(str(audio_path), dtype="float32")
+        frames = np.square(audio[: len(audio) // 160 * 160].reshape(-1, 160)).mean(axis=1) + 1e-12
+        loud = np.flatnonzero(10 * np.log10(frames / frames.max()) > -40)
+        spans.append(((pos + loud[0] * 160) / 16000, (pos + (loud[-1] + 1) * 160) / 16000, text))
+        pause = np.zeros(16000 if k == n - 1 else int(rng.uniform(0.6, 1.5) * 16000), np.float32)
+        parts += [audio, pause]
+        pos += len(audio) + len(pause)
+    audio = np.concatenate(parts)
+    if snr_db is not None:
+        speech = np.concatenate([audio[int(a * 16000):int(b * 16000)] for a, b, _ in spans])
+        scale = np.sqrt(np.mean(speech ** 2) / 10 ** (snr_db / 10))
+        audio += scale * rng.standard_normal(len(audio)).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, 16000)
+    return spans
 
 
 @pytest.fixture

@@ -69,12 +69,15 @@ def test_prepared_report(bundle, tiny_prepared):
     json.dumps(report)  # the report is plain JSON
 
 
-def test_raw_corpus_scores_like_prepared_data(bundle, tiny_prepared, tiny_corpus):
-    """Featurising the corpus with the bundle's settings gives the same hypotheses as the prepared features."""
+def test_raw_corpus_scores_like_prepared_data(bundle, tiny_prepared, tiny_corpus, capsys):
+    """Featurising the corpus with the bundle's settings gives the same hypotheses as the prepared features;
+    on request, both show a progress bar over the utterances."""
     from asr.evaluate import evaluate
 
-    prepared = evaluate(bundle, tiny_prepared, "test")
-    raw = evaluate(bundle, split="test", corpus=tiny_corpus)
+    prepared = evaluate(bundle, tiny_prepared, "test", progress=True)
+    assert "0/8 [" in capsys.readouterr().err  # a bar over the 8 utterances
+    raw = evaluate(bundle, split="test", corpus=tiny_corpus, progress=True)
+    assert "0/8 [" in capsys.readouterr().err  # a bar over the 8 utterances
     assert raw["n_utts"] == prepared["n_utts"]
     assert {u["id"]: u["hyp"] for u in raw["utterances"]} == {u["id"]: u["hyp"] for u in prepared["utterances"]}
     assert raw["cer"] == prepared["cer"] and raw["data"] == str(tiny_corpus)

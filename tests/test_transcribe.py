@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import demo_flacs, write_tone
+from conftest import demo_flacs, write_sentences_with_pauses, write_tone
 from typer.testing import CliRunner
 
 from asr.cli import app
 from asr.errors import AsrError
 from asr.inference import TFLITE_FILE, choose_runtime, litert_available
-from asr.transcribe import Transcript, Word, expand_inputs, format_transcript, srt_cues
+from asr.output import cues, format_transcript, timestamp
+from asr.transcribe import Segment, Transcript, Word, expand_inputs
 
 runner = CliRunner()
 
@@ -55,15 +56,22 @@ def test_expand_inputs(tmp_path):
     assert unmatched == [(str(tmp_path / "none*.wav"), "no files match this pattern")]
 
 
-def test_srt_cues_and_format():
+def test_cues_and_formats():
     words = [Word("one", 0.0, 0.4, 0.9), Word("two", 0.5, 0.9, 0.8), Word("three", 7.0, 7.5, 0.7)]
-    assert srt_cues(words) == [(0.0, 0.9, "one two"), (7.0, 7.5, "three")]  # > 6 s: new cue
-    srt = format_transcript(Transcript("a.wav", "one two three", 7.5, tuple(words)), "srt")
+    long = (Segment(0.0, 7.5, "one two three", tuple(words)),)
+    assert cues(long) == [(0.0, 0.9, "one two"), (7.0, 7.5, "three")]  # > 6 s: new cue
+    paused = (Segment(0.0, 0.4, "one", tuple(words[:1])), Segment(0.5, 0.9, "two", tuple(words[1:2])))
+    assert cues(paused) == [(0.0, 0.4, "one"), (0.5, 0.9, "two")]  # never across a pause, however short the cue
+    t = Transcript("a.wav", "one two three", 7.5, tuple(words), long)
+    srt = format_transcript(t, "srt")
     assert srt.splitlines()[:3] == ["1", "00:00:00,000 --> 00:00:00,900", "one two"]
     assert "00:00:07,000 --> 00:00:07,500" in srt
-    line = json.loads(format_transcript(Transcript("a.wav", "one", 1.0, words[:1]), "json"))
-    assert line == {"path": "a.wav", "text": "one", "duration": 1.0,
-                    "words": [{"word": "one", "start": 0.0, "end": 0.4, "confidence": 0.9}]}
+    assert format_transcript(t, "vtt").splitlines()[:4] == ["WEBVTT", "", "00:00:00.000 --> 00:00:00.900", "one two"]
+    assert format_transcript(t, "tsv").splitlines() == ["start\tend\ttext", "0\t900\tone two", "7000\t7500\tthree"]
+    one = Transcript("a.wav", "one", 1.0, words[:1], (Segment(0.0, 0.4, "one", words[:1]),))
+    assert json.loads(format_transcript(one, "json")) == {
+        "path": "a.wav", "text": "one", "duration": 1.0, "segments": [{"start": 0.0, "end": 0.4, "text": "one"}],
+        "words": [{"word": "one", "start": 0.0, "end": 0.4, "confidence": 0.9}]}
 
 
 @pytest.mark.parametrize("rate,channels,suffix", [(8000, 1, "wav"), (48000, 2, "flac"), (22050, 1, "ogg"),
@@ -87,16 +95,16 @@ def test_identical_channels_transcribe_like_mono(recognizer, speech, tmp_path):
 def test_long_audio_chunks_line_up_with_whole_file(recognizer, speech):
     """Chunked posteriors have the whole-file frame count and nearly the same values (context each side)."""
     from asr.audio import compute_mfcc, load_audio
-    from asr.transcribe import Recognizer, Segment
+    from asr.transcribe import Recognizer
 
-    seconds = sf.info(str(speech)).duration
-    whole = recognizer.predictor([compute_mfcc(load_audio(speech, 16000), recognizer.info.features)])[0]
+    audio = load_audio(speech, 16000)
+    whole = recognizer.predictor([compute_mfcc(audio, recognizer.info.features)])[0]
     chunked_rec = Recognizer(recognizer.info.path, runtime="tf", chunk_seconds=4.5)
-    chunked = chunked_rec._long_probs(Segment(str(speech)), seconds)  # 0.5 s kept per chunk: many seams
+    chunked = chunked_rec._probs(audio)  # 0.5 s kept per chunk: many seams
     assert chunked.shape == whole.shape
     assert np.abs(chunked - whole).mean() < 0.02
     assert np.mean(chunked.argmax(1) == whole.argmax(1)) > 0.95
-    check_transcript(chunked_rec.transcribe(speech), seconds)
+    check_transcript(chunked_rec.transcribe(speech), len(audio) / 16000)
 
 
 def test_bad_files_are_skipped_and_reported(recognizer, speech, tmp_path):
@@ -131,7 +139,7 @@ def test_cli_transcribe_srt_to_output_dir(tiny_bundle, speech, tmp_path):
 
 
 def test_output_paths_never_share_a_file(tmp_path):
-    from asr.transcribe import output_paths
+    from asr.output import output_paths
 
     out = tmp_path / "out"
     flat = [str(tmp_path / "in" / n) for n in ("a/x.wav", "b/y.flac")]
@@ -190,13 +198,24 @@ def test_the_same_file_gets_the_same_text_whatever_else_the_job_holds(tiny_bundl
     longer = tmp_path / "longer.wav"
     audio, rate = sf.read(str(speech), dtype="float32")
     sf.write(str(longer), np.concatenate([audio, audio[::-1]]), rate)
-    runtimes, transcribe_many = [], Recognizer.transcribe_many
-    monkeypatch.setattr(Recognizer, "transcribe_many",
-                        lambda self, paths: runtimes.append(self.runtime) or transcribe_many(self, paths))
-    alone = dict(transcribe_inputs(tiny_bundle, [str(speech)]))
-    together = dict(transcribe_inputs(tiny_bundle, [str(speech), str(longer)]))
+    runtimes, stream_many = [], Recognizer.stream_many
+    monkeypatch.setattr(Recognizer, "stream_many",
+                        lambda self, *args: runtimes.append(self.runtime) or stream_many(self, *args))
+    alone = {p: t for p, t in transcribe_inputs(tiny_bundle, [str(speech)]) if isinstance(t, Transcript)}
+    together = {p: t for p, t in transcribe_inputs(tiny_bundle, [str(speech), str(longer)])
+                if isinstance(t, Transcript)}
     assert runtimes == ["litert", "litert"]
     assert alone[str(speech)] == together[str(speech)]  # text, duration and word times
+
+
+def test_tensorflow_runtime_gives_the_same_text_alone_and_among_others(recognizer, speech, tmp_path):
+    """Each utterance is run on its own (a padded batch would change what the backward LSTM sees)."""
+    other = write_tone(tmp_path / "other.wav", 3.0)
+    audio, _ = sf.read(str(speech), dtype="float32")
+    sf.write(str(tmp_path / "longer.wav"), np.concatenate([audio[::-1], audio]), 16000)
+    alone = recognizer.transcribe(speech)
+    together = dict(recognizer.transcribe_many([str(tmp_path / "longer.wav"), str(speech), str(other)]))
+    assert together[str(speech)] == alone and alone.segments
 
 
 @pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
@@ -231,3 +250,170 @@ def test_silence_transcribes_as_nothing(tmp_path):
     sf.write(str(path), np.zeros(16000 * 2, np.float32), 16000)
     result = load_model("en-synth").transcribe(path)
     assert (result.text, result.words, result.duration) == ("", (), 2.0)
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory):
+    """12 known demo sentences with 0.6-1.5 s silences between them: (wav path, [(start, end, TRANSCRIPT)])."""
+    path = tmp_path_factory.mktemp("sentences") / "sentences.wav"
+    return path, write_sentences_with_pauses(path, 12)
+
+
+@pytest.fixture(scope="module")
+def en_synth():
+    from asr.transcribe import load_model
+
+    return load_model("en-synth")
+
+
+def test_every_cue_and_segment_boundary_falls_in_a_pause(en_synth, sentences):
+    path, spans = sentences
+    t = en_synth.transcribe(path)
+    assert len(t.segments) == len(spans)  # one utterance per sentence: none merged across a pause, none split
+    assert t.text == " ".join(s.text for s in t.segments) and t.words == tuple(w for s in t.segments for w in s.words)
+    for start, end, _ in cues(t.segments) + [(s.start, s.end, s.text) for s in t.segments]:
+        owners = [k for k, (a, b, _) in enumerate(spans) if start < b + 0.25 and end > a - 0.25]
+        assert len(owners) == 1, (start, end, owners)  # within one sentence (+ padding), never across a pause
+    for segment, (a, b, _) in zip(t.segments, spans):
+        assert a - 0.25 < segment.start <= segment.words[0].start and segment.words[-1].end <= segment.end < b + 0.25
+
+
+def test_webvtt_validates_and_tsv_parses(en_synth, sentences):
+    import webvtt
+
+    t = en_synth.transcribe(sentences[0])
+    vtt = format_transcript(t, "vtt")
+    captions = webvtt.from_string(vtt).captions  # a WebVTT parser rejects a malformed file
+    expected = cues(t.segments)
+    assert [c.text for c in captions] == [text for _, _, text in expected] and len(captions) >= len(t.segments)
+    assert [(c.start, c.end) for c in captions] == [(timestamp(a, "."), timestamp(b, ".")) for a, b, _ in expected]
+    starts = [round(a, 3) for a, _, _ in expected]
+    assert starts == sorted(starts) and all(a < b for a, b, _ in expected)
+    rows = [line.split("\t") for line in format_transcript(t, "tsv").splitlines()]
+    assert rows[0] == ["start", "end", "text"]
+    assert [(int(a) / 1000, int(b) / 1000, text) for a, b, text in rows[1:]] == \
+        [(round(a, 3), round(b, 3), text) for a, b, text in expected]
+
+
+def test_stdin_raw_pcm_and_stream_give_the_file_text(en_synth, sentences):
+    path = sentences[0]
+    text = en_synth.transcribe(path).text
+    assert text
+    wav = path.read_bytes()
+    from_stdin = runner.invoke(app, ["transcribe", "-"], input=wav)
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert from_stdin.stdout.strip() == text
+    audio, _ = sf.read(str(path), dtype="int16")
+    raw = runner.invoke(app, ["transcribe", "--rate", "16000", "-"], input=audio.tobytes())
+    assert raw.exit_code == 0 and raw.stdout.strip() == text
+    streamed = runner.invoke(app, ["transcribe", "--stream", str(path)])
+    lines = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert streamed.exit_code == 0 and len(lines) == len(sentences[1])
+    assert " ".join(line["text"] for line in lines) == text
+    assert all(line["path"] == str(path) and line["start"] < line["end"] and line["words"] for line in lines)
+
+
+def test_a_real_pipe_streams_and_a_flac_pipe_is_one_line(sentences, tmp_path):
+    import subprocess
+    import sys
+
+    path = sentences[0]
+    with open(path, "rb") as f:
+        out = subprocess.run([sys.executable, "-m", "asr", "transcribe", "--stream", "-"], stdin=f,
+                             capture_output=True, text=True, timeout=120)
+    # a file redirected is seekable; a pipe is not: feed it through cat
+    piped = subprocess.run(f"cat {path} | {sys.executable} -m asr transcribe --stream -", shell=True,
+                           capture_output=True, text=True, timeout=120)
+    assert out.returncode == piped.returncode == 0, piped.stderr
+    assert out.stdout == piped.stdout and len(piped.stdout.splitlines()) == 12
+    flac = tmp_path / "s.flac"
+    sf.write(str(flac), sf.read(str(path))[0], 16000)
+    bad = subprocess.run(f"cat {flac} | {sys.executable} -m asr transcribe -", shell=True, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "skipped -: cannot read audio -:" in bad.stderr and "sox x.flac -t wav -" in bad.stderr
+
+
+def test_python_api_arrays_file_objects_and_segments(en_synth, sentences):
+    import io
+
+    path = sentences[0]
+    expected = en_synth.transcribe(path)
+    floats, rate = sf.read(str(path), dtype="float32")
+    assert en_synth.transcribe(floats, sample_rate=rate).words == expected.words
+    ints, _ = sf.read(str(path), dtype="int16")
+    assert en_synth.transcribe(ints, sample_rate=rate).text == expected.text
+    assert en_synth.transcribe(np.stack([floats, floats], axis=1), sample_rate=rate).text == expected.text
+    with open(path, "rb") as f:
+        assert en_synth.transcribe(f).text == expected.text
+    assert en_synth.transcribe(io.BytesIO(path.read_bytes())).segments == expected.segments
+    with pytest.raises(AsrError, match="sample_rate=16000"):
+        en_synth.transcribe(floats)
+
+    consumed = []  # an iterator over segments: the first comes long before the audio ends
+
+    def blocks():
+        for k in range(0, len(floats), 800):
+            consumed.append(k)
+            yield floats[k:k + 800]
+
+    segments = en_synth.segments(blocks(), sample_rate=rate)
+    first = next(segments)
+    assert first == expected.segments[0] and len(consumed) * 800 < len(floats) / 4
+    assert [first, *segments] == list(expected.segments)
+
+
+def test_progress_bar_on_request_only(en_synth, sentences, capsys):
+    list(en_synth.transcribe_many([sentences[0]], progress=True))
+    assert "s audio" in capsys.readouterr().err
+    list(en_synth.transcribe_many([sentences[0]]))
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_transcribe_stream_and_rate_errors(sentences):
+    path = str(sentences[0])
+    for args, message in ((["--stream", "--format", "srt"], "--stream prints one JSON line"),
+                          (["--rate", "0"], "--rate 0: expected a sample rate"),
+                          (["--output-dir", "out", "-"], "standard input (-) has no name")):
+        result = runner.invoke(app, ["transcribe", *args, *([] if "-" in args else [path])])
+        assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
+
+
+def test_listen_prints_each_utterance(sentences, monkeypatch):
+    """`asr listen` through a stand-in for sounddevice that plays the file as if recorded."""
+    import sys
+    import types
+
+    audio, _ = sf.read(str(sentences[0]), dtype="float32")
+
+    class InputStream:
+        def __init__(self, samplerate, channels, dtype, device, blocksize, callback):
+            assert (samplerate, channels, dtype) == (16000, 1, "float32")
+            self.callback, self.blocksize = callback, blocksize
+
+        def __enter__(self):
+            for k in range(0, len(audio), self.blocksize):
+                self.callback(audio[k:k + self.blocksize, None], self.blocksize, None, None)
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    fake = types.SimpleNamespace(InputStream=InputStream, PortAudioError=OSError)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    from asr import audio as audio_module
+
+    real = audio_module.microphone
+
+    def recording(rate, device=None):  # stops after the recording, as Ctrl-C would
+        blocks = real(rate, device)
+        n = -(-len(audio) // int(audio_module.BLOCK_SECONDS * rate))  # the blocks InputStream delivers
+        yield from (next(blocks) for _ in range(n))
+        yield np.zeros(rate, np.float32)  # 1 s of silence after the end lets the last pause pass
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio_module, "microphone", recording)
+    result = runner.invoke(app, ["listen", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 12 and all(line["path"] == "mic" and line["text"] for line in lines)

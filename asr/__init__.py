@@ -16,7 +16,7 @@ __all__ = ["load_model", "load_config", "prepare", "train", "evaluate", "__versi
 def __getattr__(name: str) -> Any:
     """Import the public API lazily, so `import asr` does not load TensorFlow."""
     if name == "load_model":
-        from asr.transcribe import load_model
+        from asr.recognize import load_model
 
         return load_model
     if name == "load_config":

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from asr.config import FeatureConfig, TextConfig
+from asr.batch import frame_period
+from asr.config import TextConfig
+from asr.ctc import LOG_FLOOR
 from asr.errors import AsrError
-from asr.text import BLANK_INDEX, BLANK_SYMBOL, Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
+from asr.text import BLANK_INDEX, BLANK_SYMBOL, Vocabulary, ctc_frames_needed, normalise_text, out_of_alphabet
 
-LOG_FLOOR = 1e-30  # probabilities are floored before the log, as in the training loss (asr.ctc)
 SPACE_MARK = "\u2423"  # how a space is printed in the path string
 PATH_WRAP = 80  # frames per line of the printed path
 
@@ -58,11 +59,6 @@ class Alignment:
     def duration(self) -> float:
         """Seconds covered by the output frames."""
         return len(self.frames) * self.frame_period
-
-
-def frame_period(features: FeatureConfig, stride: int) -> float:
-    """Seconds per model output frame: hop_length * conv_stride / sample_rate."""
-    return features.hop_length * stride / features.sample_rate
 
 
 def blank_augmented(labels: Sequence[int]) -> np.ndarray:
@@ -138,7 +134,7 @@ def ctc_log_likelihood(log_probs: np.ndarray, labels: Sequence[int]) -> float:
     return float(np.logaddexp.reduce(score[-2:]))
 
 
-def char_spans(states: np.ndarray, text: str, probs: np.ndarray, labels: Sequence[int], period: float) -> list[Span]:
+def path_chars(states: np.ndarray, text: str, probs: np.ndarray, labels: Sequence[int], period: float) -> list[Span]:
     """One Span per character: the frames where the path sits on its label state (2i + 1)."""
     spans = []
     for i, char in enumerate(text):
@@ -148,7 +144,7 @@ def char_spans(states: np.ndarray, text: str, probs: np.ndarray, labels: Sequenc
     return spans
 
 
-def word_spans(chars: Sequence[Span]) -> list[Span]:
+def path_words(chars: Sequence[Span]) -> list[Span]:
     """Group character spans into words at spaces: start of the first letter to end of the last."""
     words: list[list[Span]] = [[]]
     for span in chars:
@@ -162,7 +158,7 @@ def word_spans(chars: Sequence[Span]) -> list[Span]:
 
 def encode_transcript(transcript: str, text_cfg: TextConfig, vocab: Vocabulary, where: str) -> tuple[str, list[int]]:
     """Normalise `transcript` like the training data and encode it; AsrError if a character is unknown."""
-    text = normalize_text(transcript, text_cfg)
+    text = normalise_text(transcript, text_cfg)
     if not text:
         raise AsrError(f"transcript {transcript!r} is empty after normalisation; pass the words spoken in the audio")
     bad = out_of_alphabet(text, "".join(vocab.chars))
@@ -183,10 +179,10 @@ def align_probs(probs: np.ndarray, text: str, vocab: Vocabulary, period: float, 
     log_probs = np.log(np.maximum(probs, LOG_FLOOR))  # [T', V]
     states, best = viterbi_align(log_probs, labels)
     ext = blank_augmented(labels)
-    chars = char_spans(states, text, probs, labels, period)
+    chars = path_chars(states, text, probs, labels, period)
     symbols = tuple(vocab.symbol(k) for k in range(vocab.size))
     return Alignment(audio, text, period, tuple(int(c) for c in ext[states]), best,
-                     -ctc_log_likelihood(log_probs, labels), tuple(chars), tuple(word_spans(chars)), symbols,
+                     -ctc_log_likelihood(log_probs, labels), tuple(chars), tuple(path_words(chars)), symbols,
                      np.asarray(probs, dtype=np.float32))
 
 

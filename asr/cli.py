@@ -267,7 +267,8 @@ def transcribe(
     from asr.bundle import DEFAULT_MODEL, bundle_dir
     from asr.files import write_text
     from asr.output import FORMATS, format_segment, format_transcript, output_paths
-    from asr.transcribe import Segment, expand_inputs, transcribe_inputs
+    from asr.recognize import Segment
+    from asr.transcribe import expand_inputs, transcribe_inputs
 
     bundle = bundle_dir(model or DEFAULT_MODEL)  # a mistyped --model fails here, before any input is read
     fmt = "json" if json_ else fmt
@@ -328,7 +329,7 @@ def listen(
     from asr.audio import microphone
     from asr.bundle import DEFAULT_MODEL, bundle_dir
     from asr.output import format_segment
-    from asr.transcribe import Recognizer
+    from asr.recognize import Recognizer
 
     recognizer = Recognizer(bundle_dir(model or DEFAULT_MODEL), runtime=runtime)
     rate = recognizer.info.features.sample_rate

@@ -49,4 +49,3 @@ def identity_loss(y_true: Any, y_pred: Any) -> Any:
     return y_pred
 
 
-CUSTOM_OBJECTS = {"ctc_batch_loss": ctc_batch_loss, "identity_loss": identity_loss}  # for reloading checkpoints

@@ -2,12 +2,7 @@
 
     python -c "from asr.data import PreparedData; d = PreparedData('data/demo'); print(len(d.rows('train')))"
 
-One batch, the tensors the CTC Lambda layer sees (names used everywhere in this project):
-
-    feats       float32 [B, T_max, n_mfcc]  right-padded with the train mean (normalises to 0)
-    labels      int32   [B, L_max]          char indices (>= 1), right-padded with PAD_INDEX (-1): `y_true`
-    label_lens  int32   [B]                 true transcript lengths: `label_length`
-    out_lens    int32   [B]                 output frames after subsampling, ceil(n_frames / stride): `input_length`
+Batches are padded by `asr.batch.pad_batch` (its docstring lists the four tensors).
 
 Shards are memory-mapped, so a corpus larger than memory streams from disk. Under a distribution
 strategy each global batch of `train.batch_size` utterances is cut into one contiguous part per replica
@@ -22,15 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from asr.augment import Augmentation, augment
+from asr.batch import pad_batch
 from asr.config import FeatureConfig, TextConfig, read_yaml, section_from_dict
 from asr.errors import AsrError
 from asr.files import read_json, read_jsonl
-from asr.text import PAD_INDEX, Vocabulary, ctc_frames_needed
-
-
-def output_lengths(n_frames: np.ndarray | int, stride: int) -> np.ndarray:
-    """Output frames of the model for `n_frames` input frames: ceil(n / stride) ('same' padding)."""
-    return (np.asarray(n_frames) + stride - 1) // stride
+from asr.text import Vocabulary, ctc_frames_needed
 
 
 class PreparedData:
@@ -89,29 +80,13 @@ def make_batches(lengths: list[int], batch_size: int, seed: int | None, min_size
     return batches
 
 
-def pad_batch(feats: list[np.ndarray], labels: list[list[int]], stride: int, pad_value: np.ndarray,
-              t_max: int = 0, l_max: int = 0) -> dict:
-    """Pad one batch (to at least `t_max` frames and `l_max` labels); see the module docstring for the tensors."""
-    n_frames = np.array([len(f) for f in feats], dtype=np.int32)
-    t_max = max(int(n_frames.max()), t_max)
-    out = np.empty((len(feats), t_max, feats[0].shape[1]), dtype=np.float32)
-    out[:] = pad_value  # padded frames normalise to 0, like the zero padding of a lone utterance
-    for b, f in enumerate(feats):
-        out[b, : len(f)] = f
-    label_lens = np.array([len(y) for y in labels], dtype=np.int32)
-    y_true = np.full((len(labels), max(1, int(label_lens.max()), l_max)), PAD_INDEX, dtype=np.int32)
-    for b, y in enumerate(labels):
-        y_true[b, : len(y)] = y
-    return {"feats": out, "labels": y_true, "label_lens": label_lens,
-            "out_lens": output_lengths(n_frames, stride).astype(np.int32)}
-
-
 class BatchSource:
     """Padded training batches; the data order is a function of (seed, epoch) only, so a resumed run
     continues with exactly the batches an uninterrupted run would have drawn.
 
-    `source()` yields the batches of epoch `source.epoch`; `source.iterate(...)` walks several epochs,
-    optionally from a batch in the middle of the first, and splits each batch into per-replica parts.
+    `source.epoch_batches(epoch)` gives the row indices of each batch of an epoch; `source.iterate(...)` walks
+    several epochs, optionally from a batch in the middle of the first, and splits each batch into per-replica
+    parts.
     """
 
     def __init__(self, data: PreparedData, split: str, batch_size: int, stride: int, seed: int | None,
@@ -129,16 +104,11 @@ class BatchSource:
         self.pad_value = np.asarray(data.stats["mean"], dtype=np.float32)
         self.augmentation = augmentation if augmentation is not None and augmentation.active else None
         self.min_batch = min_batch  # e.g. the number of replicas: every replica gets at least one utterance
-        self.epoch = 0
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """Row indices of each (global) batch of `epoch`."""
         seed = None if self.seed is None else self.seed * 100003 + epoch
         return make_batches([r["n_frames"] for r in self.rows], self.batch_size, seed, self.min_batch)
-
-    def batches(self) -> list[list[int]]:
-        """Row indices of each batch for the current epoch."""
-        return self.epoch_batches(self.epoch)
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.rows), self.batch_size)
@@ -161,10 +131,6 @@ class BatchSource:
         rng = np.random.default_rng([self.seed or 0, epoch, i])
         min_frames = (ctc_frames_needed(self.labels[i]) - 1) * self.stride + 1  # CTC must stay feasible
         return augment(feats, rng, self.augmentation, self.pad_value, min_frames)
-
-    def __call__(self) -> Iterator[dict]:
-        for idx in self.batches():
-            yield self.pad(idx, self.epoch)
 
     def iterate(self, epochs: range, start_batch: int = 0, parts: int = 1,
                 part_ids: Sequence[int] = (0,)) -> Iterator[dict]:

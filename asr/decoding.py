@@ -1,10 +1,11 @@
-"""CTC decoding: per-frame probabilities -> class index sequences (greedy best path, prefix beam search).
+"""CTC decoding: per-frame probabilities -> text and word spans (greedy best path, prefix beam search, LM).
 
-    python -c "import numpy as np; from asr.decoding import greedy_decode; print(greedy_decode(np.eye(3)[[1,1,0,1,2]]))"
+    python -c "import numpy as np, asr.decoding as d; print(d.Decoder(('a', 'b')).text(np.eye(3)[[1, 1, 0, 1, 2]]))"
 
-Every decoder returns a `Hypothesis`: the emitted class indices and, for each, the output frame where it
-was first emitted. `char_spans` turns that into frame spans, from which `asr.transcribe` derives word
-times (a frame lasts `hop_length * conv_stride / sample_rate` seconds, `asr.align.frame_period`).
+`Decoder` is the one way the toolkit decodes: greedy (beam width 1), prefix beam search, or beam search with a
+word n-gram LM (`asr.lm`). Its searches return a `Hypothesis`: the emitted class indices and, for each, the
+output frame where it was first emitted. `char_spans` turns that into frame spans, from which `word_spans` and
+`asr.recognize` derive word times (a frame lasts `asr.batch.frame_period` seconds).
 
 Prefix beam search (Hannun et al. 2014) keeps, per distinct label prefix, the probability of all paths
 that end in a blank (`pb`) and in the prefix's last label (`pnb`); the prefix's score is their sum. It is
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.config import DecodeConfig
+from asr.ctc import LOG_FLOOR
 from asr.errors import AsrError
 from asr.text import BLANK_INDEX
 
-LOG_FLOOR = 1e-30  # probabilities are floored before the log (as in the CTC loss)
 LM_BEAM_WIDTH = 32  # beam used with a language model when decode.beam_width is 1
 
 
@@ -45,11 +46,6 @@ def greedy_search(probs: np.ndarray, out_len: int | None = None) -> Hypothesis:
     starts = np.flatnonzero(new & (best != BLANK_INDEX))
     score = float(np.sum(np.log(np.maximum(probs[np.arange(len(best)), best], LOG_FLOOR))))
     return Hypothesis(tuple(int(i) for i in best[starts]), tuple(int(t) for t in starts), score)
-
-
-def greedy_decode(probs: np.ndarray, out_len: int | None = None) -> list[int]:
-    """Class indices of the best path (see `greedy_search`)."""
-    return list(greedy_search(probs, out_len).ids)
 
 
 class _Trie:
@@ -141,21 +137,6 @@ def _prune(trie: _Trie, t: int, nodes: np.ndarray, stay_b: np.ndarray, stay_nb: 
             np.concatenate([stay_nb[old], ext[beam, label]]))
 
 
-def beam_decode(probs: np.ndarray, out_len: int | None = None, beam_width: int = 10) -> list[int]:
-    """Class indices of the best prefix found by `beam_search`."""
-    return list(beam_search(probs, out_len, beam_width)[0].ids)
-
-
-def decode(probs: np.ndarray, out_len: int | None = None, beam_width: int = 1) -> list[int]:
-    """Greedy when `beam_width <= 1`, otherwise prefix beam search."""
-    return greedy_decode(probs, out_len) if beam_width <= 1 else beam_decode(probs, out_len, beam_width)
-
-
-def search(probs: np.ndarray, beam_width: int = 1) -> Hypothesis:
-    """The best hypothesis: greedy when `beam_width <= 1`, otherwise prefix beam search."""
-    return greedy_search(probs) if beam_width <= 1 else beam_search(probs, beam_width=beam_width)[0]
-
-
 def char_spans(probs: np.ndarray, hyp: Hypothesis) -> list[tuple[int, int, float]]:
     """`(start, end, prob)` per label of `hyp`: frames [start, end) and the label's mean posterior there.
 
@@ -225,5 +206,13 @@ class Decoder:
             text, frames = self.lm(probs)
             best = np.max(probs, axis=-1)  # [T]
             return text, [WordSpan(w, s, e, round(float(best[s:max(e, s + 1)].mean()), 3)) for w, s, e in frames]
-        hyp = search(probs, self.beam_width)
+        hyp = self.best(probs)
         return "".join(self.chars[i - 1] for i in hyp.ids), word_spans(probs, hyp, self.chars)
+
+    def best(self, probs: np.ndarray) -> Hypothesis:
+        """The best hypothesis without the LM: greedy when `beam_width` is 1, otherwise prefix beam search."""
+        return greedy_search(probs) if self.beam_width == 1 else beam_search(probs, beam_width=self.beam_width)[0]
+
+    def text(self, probs: np.ndarray) -> str:
+        """Decode one utterance to text only."""
+        return self(probs)[0]

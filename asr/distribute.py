@@ -62,11 +62,10 @@ def make_cluster(name: str) -> Cluster:
         devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
         strategy = tf.distribute.MirroredStrategy(devices)
         return Cluster(strategy, name, strategy.num_replicas_in_sync, 1, 0)
-    if name == "multi_worker":
-        workers, index = _tf_config_workers()
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        return Cluster(strategy, name, strategy.num_replicas_in_sync, workers, index)
-    raise AsrError(f"train.strategy must be default, mirrored or multi_worker, got {name!r}")
+    assert name == "multi_worker", name  # the config checked the name (asr.config.TRAIN_CHOICES)
+    workers, index = _tf_config_workers()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    return Cluster(strategy, name, strategy.num_replicas_in_sync, workers, index)
 
 
 def _tf_config_workers() -> tuple[int, int]:

@@ -28,7 +28,7 @@ from asr.decoding import Decoder
 from asr.errors import AsrError
 from asr.files import write_jsonl, write_text
 from asr.inference import Predictor
-from asr.metrics import error_rates
+from asr.metrics import score
 
 N_WORST = 10  # utterances listed in the report and on the terminal
 UTT_COLUMNS = ("id", "audio", "duration", "ref", "hyp", "wer", "cer", "word_sub", "word_del", "word_ins",
@@ -53,32 +53,16 @@ def select_subset(rows: list[dict], subset: str | None, where: str) -> list[dict
     return chosen
 
 
-def _counts(chunks: Sequence[Any]) -> tuple[int, int, int, int]:
-    """(substitutions, deletions, insertions, reference length) of one jiwer alignment."""
-    s = d = i = n = 0
-    for c in chunks:
-        ref, hyp = c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx
-        n += ref
-        s += ref if c.type == "substitute" else 0
-        d += ref if c.type == "delete" else 0
-        i += hyp if c.type == "insert" else 0
-    return s, d, i, n
-
-
-def utterance_rows(rows: Sequence[dict], hyps: Sequence[str]) -> list[dict]:
-    """Per-utterance errors: one flat dict per utterance with the UTT_COLUMNS keys."""
-    import jiwer
-
-    refs = [r["text"] for r in rows]
-    words, chars = jiwer.process_words(refs, list(hyps)), jiwer.process_characters(refs, list(hyps))
+def utterance_rows(rows: Sequence[dict], per_utt: Sequence[dict], hyps: Sequence[str]) -> list[dict]:
+    """Per-utterance errors (`per_utt` from `asr.metrics.score`): one flat dict per utterance, UTT_COLUMNS keys."""
     out = []
-    for row, hyp, w, c in zip(rows, hyps, words.alignments, chars.alignments):
-        ws, wd, wi, wn = _counts(w)
-        cs, cd, ci, cn = _counts(c)
+    for row, hyp, r in zip(rows, hyps, per_utt):
+        w, c = r["words"], r["chars"]
         out.append({"id": row["id"], "audio": row.get("audio", ""), "duration": row.get("duration"),
-                    "ref": row["text"], "hyp": hyp, "wer": round((ws + wd + wi) / max(1, wn), 4),
-                    "cer": round((cs + cd + ci) / max(1, cn), 4), "word_sub": ws, "word_del": wd, "word_ins": wi,
-                    "ref_words": wn, "char_sub": cs, "char_del": cd, "char_ins": ci, "ref_chars": cn})
+                    "ref": row["text"], "hyp": hyp, "wer": round(r["wer"], 4), "cer": round(r["cer"], 4),
+                    "word_sub": w["substitutions"], "word_del": w["deletions"], "word_ins": w["insertions"],
+                    "ref_words": w["ref_len"], "char_sub": c["substitutions"], "char_del": c["deletions"],
+                    "char_ins": c["insertions"], "ref_chars": c["ref_len"]})
     return out
 
 
@@ -119,7 +103,7 @@ def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: s
                                                                                                    list[dict]]:
     """Rows (id, audio, offset, duration, text normalised like the bundle's training text) and skipped items."""
     from asr.corpus import read_corpus
-    from asr.text import normalize_text
+    from asr.text import normalise_text
 
     listing = read_corpus(corpus)
     utts = listing.utts
@@ -130,7 +114,7 @@ def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: s
     skipped = [{"id": s.id, "audio": s.path, "reason": s.reason} for s in listing.skipped]
     rows = []
     for u in utts:
-        text = normalize_text(u.text, bundle.text)
+        text = normalise_text(u.text, bundle.text)
         if not text:
             skipped.append({"id": u.id, "audio": u.audio, "reason": "empty transcript"})
             continue
@@ -142,7 +126,7 @@ def corpus_rows(corpus: str | Path, bundle: Bundle, split: str | None, subset: s
 def _decode_corpus(bundle: Bundle, rows: list[dict], decode: DecodeConfig, progress: bool = False
                    ) -> tuple[list[dict], list[str], dict, list[dict]]:
     """Recognise corpus audio (featurised here); returns the rows that could be read, hyps, timing, skipped."""
-    from asr.transcribe import Recognizer, Span
+    from asr.recognize import Recognizer, Span
 
     recognizer = Recognizer(bundle, decode)
     spans = [Span(r["audio"], r["offset"], r["duration"]) for r in rows]
@@ -199,8 +183,8 @@ def evaluate(bundle: Bundle, data_dir: str | Path | None = None, split: str | No
 def _report(bundle: Bundle, rows: list[dict], hyps: list[str], timing: dict, decode: DecodeConfig,
             split: str | None, subset: str | None, source: str, skipped: list[dict], n_worst: int) -> dict:
     """Assemble the JSON report (see the module docstring)."""
-    rates = error_rates([r["text"] for r in rows], hyps)
-    utts = utterance_rows(rows, hyps)
+    rates, per_utt = score([r["text"] for r in rows], hyps)  # one alignment for the corpus and each utterance
+    utts = utterance_rows(rows, per_utt, hyps)
     audio = sum(float(r["duration"] or 0.0) for r in rows)
     busy = timing.get("total_seconds") or timing["forward_seconds"] + timing["decode_seconds"]
     return {"cer": rates["cer"], "wer": rates["wer"], "n_utts": len(rows), "split": split, "subset": subset,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from asr.data import output_lengths
+from asr.batch import output_lengths, pad_features
 from asr.errors import AsrError, first_line
 from asr.runtime import silenced_stderr_fd
 
@@ -49,12 +49,7 @@ class Predictor:
         out: list[np.ndarray] = [np.empty(0)] * len(feats)
         for k in range(0, len(order), self.batch_size):
             idx = order[k:k + self.batch_size]
-            t_max = max(len(feats[i]) for i in idx)
-            batch = np.empty((len(idx), t_max, len(self.pad_value)), dtype=np.float32)
-            batch[:] = self.pad_value
-            for b, i in enumerate(idx):
-                batch[b, : len(feats[i])] = feats[i]
-            probs = self._forward(batch).numpy()  # [B, T', V]
+            probs = self._forward(pad_features([feats[i] for i in idx], self.pad_value)).numpy()  # [B, T', V]
             for b, i in enumerate(idx):
                 out[i] = probs[b, : int(output_lengths(len(feats[i]), self.stride))]
         return out

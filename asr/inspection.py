@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.batch import output_lengths
 from asr.config import Config
 from asr.data import BatchSource, PreparedData
 from asr.errors import AsrError
@@ -95,9 +96,9 @@ class Inspection:
 
 
 def first_batch(source: BatchSource) -> tuple[list[int], dict]:
-    """Row indices and tensors of the first batch of epoch `source.epoch`, drawn by iterating the source."""
-    batch = next(iter(source()))
-    idx = source.batches()[0]  # the generator walks `batches()` in order: its first batch is these rows
+    """Row indices and tensors of the first batch of epoch 0, drawn as `asr train` draws it (`source.iterate`)."""
+    batch = next(source.iterate(range(1)))
+    idx = source.epoch_batches(0)[0]  # `iterate` walks the epoch's batches in order: its first batch is these rows
     assert list(batch["label_lens"]) == [len(source.labels[i]) for i in idx], "batch order out of sync"
     return idx, batch
 
@@ -130,9 +131,9 @@ def _waste_share(batches: list[list[int]], lengths: list[int]) -> tuple[list[flo
 def summarise_split(source: BatchSource) -> SplitSummary:
     """Frames-per-label ratios, feasibility slack and padding waste over the whole split of `source`."""
     n_frames = [int(r["n_frames"]) for r in source.rows]
-    out_lens = [int(math.ceil(n / source.stride)) for n in n_frames]
+    out_lens = output_lengths(n_frames, source.stride).tolist()
     ratios = tuple(o / max(1, len(y)) for o, y in zip(out_lens, source.labels, strict=True))
-    batches = source.batches()
+    batches = source.epoch_batches(0)
     feat_waste, feat_total = _waste_share(batches, n_frames)
     label_waste, _ = _waste_share(batches, [max(1, len(y)) for y in source.labels])
     order = np.random.default_rng(RANDOM_ORDER_SEED).permutation(len(n_frames)).tolist()

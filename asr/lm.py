@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from asr.config import TextConfig
+from asr.ctc import LOG_FLOOR
 from asr.errors import AsrError
 from asr.files import write_text
 from asr.text import Vocabulary
 
 INSTALL_HINT = "pip install '.[lm]' (pyctcdecode, kenlm, arpabo)"
-LOG_FLOOR = 1e-30  # probabilities are floored before the log
 
 
 def _require(module: str) -> None:
@@ -97,13 +97,13 @@ def build_lm_from_data(data_dir: str | Path, out: str | Path, order: int = 3, sp
 def read_sentences(path: str | Path, cfg: TextConfig) -> list[str]:
     """The lines of a text file, normalised like transcripts; lines with characters outside the alphabet are left out
     (an LM word the model cannot spell would only cost beam space)."""
-    from asr.text import normalize_text, out_of_alphabet
+    from asr.text import normalise_text, out_of_alphabet
 
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise AsrError(f"--text {path}: cannot read it as UTF-8 text ({type(err).__name__})") from None
-    normalised = (normalize_text(line, cfg) for line in lines)
+    normalised = (normalise_text(line, cfg) for line in lines)
     return [t for t in normalised if t and not out_of_alphabet(t, cfg.alphabet)]
 
 

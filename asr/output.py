@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.transcribe import Segment, Transcript, Word
+from asr.recognize import Segment, Transcript, Word
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 CUE_MAX_SECONDS, CUE_MAX_CHARS = 6.0, 42  # one subtitle cue at most this long / this many characters

@@ -31,7 +31,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -41,13 +40,14 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import FEATURES_VERSION, SILENCE_PEAK, compute_mfcc, is_silent, load_audio
+from asr.batch import output_lengths
 from asr.config import SPLITS, Config, config_to_dict, dump_yaml, read_yaml
 from asr.corpus import Skipped, Utterance, read_corpus
 from asr.errors import AsrError
 from asr.files import atomic_path, ensure_free_space, read_json, remove, write_json, write_jsonl, write_text
 from asr.lock import lock_dir
 from asr.runtime import available_cores
-from asr.text import Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
+from asr.text import Vocabulary, ctc_frames_needed, normalise_text, out_of_alphabet
 
 # Every reason an item can be skipped for, from reading the corpus to the vocabulary check.
 SKIP_REASONS = (
@@ -128,7 +128,7 @@ def _audio_problem(audio: np.ndarray, cfg: Config) -> tuple[str, str] | None:
 
 def _ctc_problem(text: str, n_frames: int, cfg: Config) -> tuple[str, str] | None:
     """("ctc infeasible", detail) when the model's output frames cannot hold the transcript, else None."""
-    out_frames = math.ceil(n_frames / cfg.model.conv_stride)  # as asr.data.output_lengths
+    out_frames = int(output_lengths(n_frames, cfg.model.conv_stride))
     needed = ctc_frames_needed(text)
     if needed <= out_frames:
         return None
@@ -223,7 +223,7 @@ def normalise_transcripts(utts: list[Utterance], cfg: Config, strict: bool,
     allowed = cfg.text.alphabet if allowed is None else allowed
     kept, skipped, seen = [], [], set()
     for utt in sorted(utts, key=lambda u: u.id):
-        text = normalize_text(utt.text, cfg.text)
+        text = normalise_text(utt.text, cfg.text)
         bad = out_of_alphabet(text, allowed) if allowed else ""
         if utt.id in seen:
             skipped.append(Skipped(utt.id, utt.audio, "duplicate id", "an earlier item has the same id"))

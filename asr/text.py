@@ -32,10 +32,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 def _numbers_to_words(text: str) -> str:
     """Spell out digits in English with num2words (`pip install num2words`)."""
-    try:
-        from num2words import num2words
-    except ImportError:  # pragma: no cover - num2words is a declared dependency
-        raise AsrError("text.numbers_to_words needs the num2words package: pip install num2words") from None
+    from num2words import num2words
 
     def spell(match: re.Match) -> str:
         digits = match.group().replace(",", "")
@@ -45,7 +42,7 @@ def _numbers_to_words(text: str) -> str:
     return _NUMBER.sub(spell, text)
 
 
-def normalize_text(text: str, cfg: TextConfig) -> str:
+def normalise_text(text: str, cfg: TextConfig) -> str:
     """Normalise a transcript: NFKC, quotes, case, numbers, punctuation policy, whitespace.
 
     Characters that are neither in the alphabet nor punctuation are kept, so that the caller can

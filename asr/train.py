@@ -47,12 +47,12 @@ from asr.config import (
     read_yaml,
 )
 from asr.data import BatchSource, PreparedData, make_dataset
-from asr.decoding import greedy_decode
+from asr.decoding import Decoder
 from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
 from asr.errors import AsrError
 from asr.files import remove, write_text
 from asr.finetune import Parent, check_architecture, check_data, init_weights, layer_weights, read_parent
-from asr.inference import Predictor
+from asr.inference import TFLITE_FILE, Predictor
 from asr.lock import lock_dir
 from asr.metrics import error_rates
 from asr.model import (
@@ -90,7 +90,8 @@ class Run:
 def score_split(predictor: Predictor, data: PreparedData, rows: list[dict]) -> dict:
     """Greedy-decode `rows` and return jiwer error rates (cer, wer, counts)."""
     probs = predictor([data.feats(r) for r in rows])
-    hyps = [data.vocab.decode(greedy_decode(p)) for p in probs]
+    decoder = Decoder(data.vocab.chars)  # greedy
+    hyps = [decoder.text(p) for p in probs]
     return error_rates([r["text"] for r in rows], hyps)
 
 
@@ -475,13 +476,13 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
 def _add_tflite(bundle_dir: Path) -> None:
     """Write the bundle's `model.tflite`: `asr transcribe` starts in ~0.5 s with it instead of ~6 s (TF import)."""
     from asr.bundle import load_bundle
-    from asr.export import default_output, export_tflite
+    from asr.convert import write_tflite
 
-    target = default_output(bundle_dir, "tflite")
+    target = bundle_dir / TFLITE_FILE
     if target.is_file() and target.stat().st_mtime >= (bundle_dir / MODEL_FILE).stat().st_mtime:
         return  # already exported from this model (a finished run resumed again)
     try:
-        export_tflite(load_bundle(bundle_dir), target)
+        write_tflite(load_bundle(bundle_dir), target)
     except Exception as err:  # noqa: BLE001 - the bundle is complete without it; transcribe falls back to TF
         print(f"warning: no model.tflite written ({type(err).__name__}: {err}); transcribe will use TensorFlow; "
               f"retry with `asr export {bundle_dir} --format tflite`", flush=True)

@@ -25,7 +25,7 @@ SECONDS = 10.0
 def ten_seconds_of_probs(bundle_dir: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """probs [T', V] for ~10 s of demo test speech (utterances back to back), and the bundle's characters."""
     from asr.audio import compute_mfcc, load_audio
-    from asr.transcribe import Recognizer
+    from asr.recognize import Recognizer
 
     rec = Recognizer(bundle_dir, runtime="auto")
     rate = rec.info.features.sample_rate

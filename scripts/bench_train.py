@@ -120,8 +120,8 @@ def build_project(cfg: Any) -> Any:
 
 
 def project_inputs(batch: dict, stride: int) -> dict:
-    """The tensors of `asr.data.pad_batch` for a synthetic batch."""
-    from asr.data import output_lengths
+    """The tensors of `asr.batch.pad_batch` for a synthetic batch."""
+    from asr.batch import output_lengths
 
     return {"feats": batch["feats"], "labels": batch["labels"], "label_lens": batch["label_lens"],
             "out_lens": output_lengths(batch["feat_lens"], stride).astype(np.int32)}

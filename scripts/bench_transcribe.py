@@ -170,7 +170,7 @@ def cold_start(bundle: Path, wav: Path, runtime: str, repeats: int) -> list[floa
 
 def steady_rtf(bundle: Path, runtime: str, files: list[Path], audio_seconds: float) -> float:
     """Wall / audio for transcribing `files` with a warm Recognizer (one warm-up pass first)."""
-    from asr.transcribe import Recognizer
+    from asr.recognize import Recognizer
 
     rec = Recognizer(bundle, runtime=runtime)
     list(rec.transcribe_many(files[:2]))

@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--no-wer", action="store_true", help="skip recognition (the WER column)")
     parser.add_argument("--model", default="en-synth")
     args = parser.parse_args()
-    from asr.transcribe import load_model
+    from asr.recognize import load_model
 
     model = None if args.no_wer else load_model(args.model)
     work = Path(tempfile.mkdtemp(prefix="bench_vad_"))

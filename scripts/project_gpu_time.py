@@ -87,7 +87,7 @@ def projected_epoch_seconds(cfg: Config, hours: float, tflops: float) -> float:
 
 
 def synthetic_batch(cfg: Config, batch: int, seconds: float, seed: int = 0) -> dict:
-    """The four tensors of `asr.data.pad_batch` for `batch` full-length random utterances."""
+    """The four tensors of `asr.batch.pad_batch` for `batch` full-length random utterances."""
     rng = np.random.default_rng(seed)
     frames = int(seconds * cfg.features.sample_rate / cfg.features.hop_length)
     chars = int(seconds * CHARS_PER_SECOND)

@@ -16,9 +16,9 @@ from asr.align import (
     blank_augmented,
     ctc_log_likelihood,
     encode_transcript,
-    frame_period,
     viterbi_align,
 )
+from asr.batch import frame_period
 from asr.config import FeatureConfig, TextConfig
 from asr.errors import AsrError
 from asr.text import BLANK_INDEX, Vocabulary, ctc_frames_needed

@@ -32,7 +32,7 @@ def test_first_batch_is_the_one_training_draws(tiny_prepared: Path, tiny_config:
     # asr.train builds exactly this source and hands its iteration to Keras
     source = BatchSource(PreparedData(tiny_prepared), "train", tiny_config.train.batch_size,
                          tiny_config.model.conv_stride, tiny_config.train.seed)
-    batch = next(iter(source()))
+    batch = next(source.iterate(range(1)))
     assert np.array_equal(np.array([r.y_true for r in result.rows]), batch["labels"])
     assert [r.out_len for r in result.rows] == batch["out_lens"].tolist()
     assert result.shapes["feats"] == batch["feats"].shape
@@ -71,7 +71,7 @@ def test_padding_waste_of_each_batch(tiny_prepared: Path, tiny_config: Config) -
     source = BatchSource(PreparedData(tiny_prepared), "train", tiny_config.train.batch_size,
                          tiny_config.model.conv_stride, tiny_config.train.seed)
     waste = []
-    for idx, batch in zip(source.batches(), source(), strict=True):  # measured on the padded tensors
+    for idx, batch in zip(source.epoch_batches(0), source.iterate(range(1)), strict=True):  # the padded tensors
         real = sum(source.rows[i]["n_frames"] for i in idx)
         waste.append(1 - real / (batch["feats"].shape[0] * batch["feats"].shape[1]))
     assert list(result.summary.feat_waste) == pytest.approx(waste)

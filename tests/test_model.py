@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import demo_flacs
 
+from asr.batch import output_lengths, pad_batch
 from asr.config import FeatureConfig, ModelConfig, TextConfig, TrainConfig
-from asr.data import output_lengths, pad_batch
 from asr.runtime import import_tensorflow
 
 tf = import_tensorflow()
@@ -98,19 +98,19 @@ OVERFIT_MAX_STEPS = 300  # reaches CER <= 5% after ~60-80 steps (~10 s on 2 core
 
 def _overfit_setup():
     from asr.audio import compute_mfcc, load_audio
-    from asr.text import normalize_text
+    from asr.text import normalise_text
 
     features, text_cfg = FeatureConfig(), TextConfig()
     items = demo_flacs(OVERFIT_UTTS)
     feats = [compute_mfcc(load_audio(path, features.sample_rate), features) for path, _ in items]
-    texts = [normalize_text(text, text_cfg) for _, text in items]
+    texts = [normalise_text(text, text_cfg) for _, text in items]
     vocab = Vocabulary.from_texts(texts, text_cfg.alphabet)
     frames = np.concatenate(feats)
     return feats, texts, vocab, frames.mean(0), frames.std(0)
 
 
 def test_overfit_a_handful_of_utterances():
-    from asr.decoding import greedy_decode
+    from asr.decoding import Decoder
     from asr.inference import Predictor
     from asr.metrics import error_rates
 
@@ -129,7 +129,7 @@ def test_overfit_a_handful_of_utterances():
     for _ in range(OVERFIT_MAX_STEPS // 10):
         history = train_model.fit(batch, dummy_y, batch_size=len(texts), epochs=10, verbose=0, shuffle=False)
         losses += history.history["loss"]
-        hyps = [vocab.decode(greedy_decode(p)) for p in predictor(feats)]
+        hyps = [Decoder(vocab.chars).text(p) for p in predictor(feats)]
         cer = error_rates(texts, hyps)["cer"]
         if cer <= 0.05:
             break

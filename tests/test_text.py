@@ -8,7 +8,7 @@ import pytest
 
 from asr.config import TextConfig
 from asr.errors import AsrError
-from asr.text import BLANK_INDEX, PAD_INDEX, Vocabulary, ctc_frames_needed, normalize_text, out_of_alphabet
+from asr.text import BLANK_INDEX, PAD_INDEX, Vocabulary, ctc_frames_needed, normalise_text, out_of_alphabet
 
 ALPHABET = TextConfig().alphabet
 VOCAB = Vocabulary.from_texts(["hello world", "don't stop"], ALPHABET)
@@ -70,37 +70,37 @@ def test_vocabulary_with_another_blank_index_is_refused(tmp_path):
         ("rock-n-roll", "rocknroll"),
     ],
 )
-def test_normalize_strip(raw, expected):
-    assert normalize_text(raw, TextConfig()) == expected
+def test_normalise_strip(raw, expected):
+    assert normalise_text(raw, TextConfig()) == expected
 
 
-def test_normalize_punctuation_space():
+def test_normalise_punctuation_space():
     cfg = TextConfig(punctuation="space")
-    assert normalize_text("rock-n-roll,yes", cfg) == "rock n roll yes"
-    assert normalize_text("end .", cfg) == "end"
+    assert normalise_text("rock-n-roll,yes", cfg) == "rock n roll yes"
+    assert normalise_text("end .", cfg) == "end"
 
 
-def test_normalize_keeps_case_when_asked():
+def test_normalise_keeps_case_when_asked():
     cfg = TextConfig(alphabet="abcABC ", lowercase=False)
-    assert normalize_text("Abc", cfg) == "Abc"
-    assert normalize_text("Abc", TextConfig(alphabet="abcABC ")) == "abc"
+    assert normalise_text("Abc", cfg) == "Abc"
+    assert normalise_text("Abc", TextConfig(alphabet="abcABC ")) == "abc"
 
 
 def test_numbers_to_words():
     cfg = TextConfig(numbers_to_words=True)
-    assert normalize_text("I have 42 cats", cfg) == "i have forty two cats"
-    assert normalize_text("2 or 3", cfg) == "two or three"
-    assert normalize_text("1,000 men", cfg) == "one thousand men"
-    assert normalize_text("I have 42 cats", TextConfig()) == "i have 42 cats"  # off: digits kept, reported later
+    assert normalise_text("I have 42 cats", cfg) == "i have forty two cats"
+    assert normalise_text("2 or 3", cfg) == "two or three"
+    assert normalise_text("1,000 men", cfg) == "one thousand men"
+    assert normalise_text("I have 42 cats", TextConfig()) == "i have 42 cats"  # off: digits kept, reported later
 
 
 def test_numbers_to_words_leaves_other_hyphens_to_the_punctuation_policy():
     """Only the spelled-out numbers lose their hyphens; text hyphens follow `punctuation` as without numbers."""
-    assert normalize_text("rock-n-roll 21", TextConfig(numbers_to_words=True)) == "rocknroll twenty one"
+    assert normalise_text("rock-n-roll 21", TextConfig(numbers_to_words=True)) == "rocknroll twenty one"
 
 
 def test_out_of_alphabet_reports_sorted_distinct_characters():
-    text = normalize_text("Caf\u00e9 n\u00b0 42 \u00e9t\u00e9", TextConfig())
+    text = normalise_text("Caf\u00e9 n\u00b0 42 \u00e9t\u00e9", TextConfig())
     assert out_of_alphabet(text, ALPHABET) == "24\u00b0\u00e9"
     assert out_of_alphabet("hello world", ALPHABET) == ""
 

@@ -15,14 +15,15 @@ from asr.cli import app
 from asr.errors import AsrError
 from asr.inference import TFLITE_FILE, choose_runtime, litert_available
 from asr.output import cues, format_transcript, timestamp
-from asr.transcribe import Segment, Transcript, Word, expand_inputs
+from asr.recognize import Segment, Transcript, Word
+from asr.transcribe import expand_inputs
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def recognizer(tiny_bundle):
-    from asr.transcribe import Recognizer
+    from asr.recognize import Recognizer
 
     return Recognizer(tiny_bundle, runtime="tf")
 
@@ -95,7 +96,7 @@ def test_identical_channels_transcribe_like_mono(recognizer, speech, tmp_path):
 def test_long_audio_chunks_line_up_with_whole_file(recognizer, speech):
     """Chunked posteriors have the whole-file frame count and nearly the same values (context each side)."""
     from asr.audio import compute_mfcc, load_audio
-    from asr.transcribe import Recognizer
+    from asr.recognize import Recognizer
 
     audio = load_audio(speech, 16000)
     whole = recognizer.predictor([compute_mfcc(audio, recognizer.info.features)])[0]
@@ -191,7 +192,8 @@ def test_the_same_file_gets_the_same_text_whatever_else_the_job_holds(tiny_bundl
     import inspect
 
     from asr import inference
-    from asr.transcribe import Recognizer, transcribe_inputs
+    from asr.recognize import Recognizer
+    from asr.transcribe import transcribe_inputs
 
     assert "audio_seconds" not in inspect.signature(choose_runtime).parameters  # nothing to switch on
     monkeypatch.setattr(inference, "LITERT_MAX_SECONDS", 8.0, raising=False)  # a long job, with short audio
@@ -221,11 +223,11 @@ def test_tensorflow_runtime_gives_the_same_text_alone_and_among_others(recognize
 @pytest.mark.skipif(not litert_available(), reason="ai-edge-litert not installed")
 def test_litert_runtime_matches_tensorflow(tiny_bundle, recognizer, speech, tmp_path):
     from asr.bundle import load_bundle
-    from asr.export import export_tflite
-    from asr.transcribe import Recognizer
+    from asr.convert import write_tflite
+    from asr.recognize import Recognizer
 
     bundle_dir = shutil.copytree(tiny_bundle, tmp_path / "bundle")
-    export_tflite(load_bundle(bundle_dir), bundle_dir / TFLITE_FILE)
+    write_tflite(load_bundle(bundle_dir), bundle_dir / TFLITE_FILE)
     lite = Recognizer(bundle_dir, runtime="auto")
     assert lite.runtime == "litert"
     feats = [np.random.default_rng(0).standard_normal((n, 20)).astype(np.float32) * 5 for n in (37, 200)]
@@ -244,7 +246,7 @@ def test_tone_files_of_many_formats(recognizer, tmp_path):
 
 def test_silence_transcribes_as_nothing(tmp_path):
     """A silent file has nothing to transcribe (the bundled model used to emit a stray `z` for it)."""
-    from asr.transcribe import load_model
+    from asr.recognize import load_model
 
     path = tmp_path / "silence.wav"
     sf.write(str(path), np.zeros(16000 * 2, np.float32), 16000)
@@ -261,7 +263,7 @@ def sentences(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def en_synth():
-    from asr.transcribe import load_model
+    from asr.recognize import load_model
 
     return load_model("en-synth")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.config import TextConfig
-from asr.text import normalize_text, out_of_alphabet
+from asr.text import normalise_text, out_of_alphabet
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")  # Debian's `fortunes` package
 # Fortune files that are not English prose: pictures, Perl one-liners, Latin and German, shouted non sequiturs.
@@ -107,11 +107,11 @@ def to_sentence(raw: str) -> Sentence | str:
     reason = rejection(raw)
     if reason:
         return reason
-    spoken = normalize_text(raw, SPOKEN_CFG)
+    spoken = normalise_text(raw, SPOKEN_CFG)
     spoken = _SPACES.sub(" ", _STRAY_APOSTROPHE.sub(" ", spoken)).strip()
     if out_of_alphabet(spoken, SPOKEN_CFG.alphabet):
         return "outside alphabet"
-    transcript = normalize_text(spoken, TRANSCRIPT_CFG)
+    transcript = normalise_text(spoken, TRANSCRIPT_CFG)
     if not MIN_WORDS <= len(transcript.split()) <= MAX_WORDS:
         return "length"
     return Sentence(spoken, transcript)

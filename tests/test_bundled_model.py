@@ -80,8 +80,21 @@ def test_8_khz_telephone_audio_needs_no_option(tmp_path):
     assert cer <= MAX_CER, cer
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "stats.json"])
+def plain(value: object) -> bool:
+    """Only mappings, lists, strings, numbers, booleans and nulls: data that constructs no object."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(plain(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "stats.json", "vocab.json", "train.json"])
 def test_bundled_model_files_are_plain_data(name):
-    """Nothing in the shipped bundle is code: YAML and JSON read by safe loaders (model.keras loads in safe mode)."""
+    """Nothing in the shipped bundle is code: its YAML and JSON are read by the safe loaders the toolkit uses, and
+    hold plain data only (model.keras loads in safe mode: tests/test_model.py)."""
+    import yaml
+
     text = (BUNDLED_MODELS / DEFAULT_MODEL / name).read_text(encoding="utf-8")
-    assert "!!python" not in text
+    data = yaml.safe_load(text) if name.endswith(".yaml") else json.loads(text)
+    assert isinstance(data, dict) and plain(data)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import jiwer
+import pytest
 import yaml
 from conftest import REPO, TINY_OVERRIDES, demo_flacs, write_folder_corpus, write_tone
 from typer.testing import CliRunner
@@ -52,8 +54,14 @@ def test_prepare_train_eval_transcribe(librispeech_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads(report.read_text())
     assert scores["n_utts"] == 3
-    assert 0.0 <= scores["cer"] and 0.0 <= scores["wer"]  # rates may exceed 1 (insertions) after 2 epochs
-    assert len(scores["utterances"]) == 3 and all(u["ref"] for u in scores["utterances"])
+    utts = scores["utterances"]
+    assert len(utts) == 3 and all(u["ref"] for u in utts)
+    # the corpus rates are the utterances' errors over their reference lengths, and agree with jiwer's own
+    chars = sum(u["char_sub"] + u["char_del"] + u["char_ins"] for u in utts) / sum(u["ref_chars"] for u in utts)
+    words = sum(u["word_sub"] + u["word_del"] + u["word_ins"] for u in utts) / sum(u["ref_words"] for u in utts)
+    refs, hyps = [u["ref"] for u in utts], [u["hyp"] for u in utts]
+    assert scores["cer"] == pytest.approx(chars) and scores["cer"] == pytest.approx(jiwer.cer(refs, hyps))
+    assert scores["wer"] == pytest.approx(words) and scores["wer"] == pytest.approx(jiwer.wer(refs, hyps))
     assert "CER" in result.stdout
 
     audio = [p for p, _ in demo_flacs(2, "test")] + [write_tone(tmp_path / "tone.wav", seconds=0.5, rate=8000)]

@@ -447,11 +447,14 @@ def test_mixed_precision_training_writes_a_float32_bundle(tiny_prepared, tmp_pat
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
 
 
-def test_mixed_precision_setting():
+def test_mixed_precision_setting(monkeypatch):
     from asr.train import use_mixed_precision
 
-    has_gpu = bool(tf.config.list_logical_devices("GPU"))
-    assert use_mixed_precision("auto") == has_gpu
+    devices = {"GPU": [], "CPU": ["cpu:0"]}  # what TensorFlow sees, faked: a CPU-only machine, then one with a GPU
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: devices.get(kind, []))
+    assert use_mixed_precision("auto") is False
+    devices["GPU"] = ["gpu:0"]
+    assert use_mixed_precision("auto") is True
     assert use_mixed_precision(True) and not use_mixed_precision(False)
     for bad in ("train.mixed_precision=gpu", "train.strategy=horovod", "train.tempo_perturb=0.7", "train.vtlp=0.5"):
         with pytest.raises(AsrError, match=bad.split("=")[0]):

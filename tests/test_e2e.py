@@ -48,6 +48,7 @@ def test_prepare_train_eval_transcribe(librispeech_corpus, tmp_path):
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["train"]["epochs"] == 2 and saved["model"]["lstm_units"] == 32  # --set reached the run config
     assert len((run / "log.csv").read_text().strip().splitlines()) == 1 + 2  # header + one row per epoch
+    assert "parent" not in read_json(bundle / "train.json")  # trained from random weights: no parent bundle
 
     report = tmp_path / "report.json"
     result = invoke("eval", "--model", bundle, "--data", data, "--split", "test", "--report", report)

@@ -1,18 +1,24 @@
-"""Adaptation curve: how a bundle improves on one speaker with 0 / 2 / 5 / all minutes of their speech.
+"""Adaptation curve by K-fold cross-validation: how a bundle improves on one speaker with 0 / 2 / 5 / all minutes
+of their speech, every recording scored once, by models that never trained on it.
 
     bash ../shared/data/allison-adapt/build.sh data/allison-adapt      # or any folder of audio + .txt
     .venv/bin/python scripts/bench_adapt.py --corpus data/allison-adapt --synth-voice rms
 
-For each corpus (yours, and with `--synth-voice` the same sentences spoken by a synthetic voice the base model
-never heard, flite's rms): `asr prepare --like BASE` with a seeded split (test 20 %, dev 10 %: the test part is
-never trained, tuned or selected on), then per amount of train audio (a seeded subset of the train split; dev
-stays the same) `asr train --init BASE` with the default fine-tuning settings (no flags), timed as a user would
-time it, `asr eval` greedy, and with a word 3-gram LM of that subset's transcripts plus general English sentences
-(`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the preset's lm_alpha/lm_beta;
-needs `pip install '.[lm]'`). "scratch" rows train the same architecture from random weights on the same data with
-the same settings but twice the epochs and no early stopping. Every command runs through the CLI (`python -m asr`),
-and is printed. Prints a Markdown table.
-Work goes to --work (reused when re-run: finished trainings are not repeated).
+For each corpus (yours, and with `--synth-voice` the same sentences spoken by a flite voice the base model never
+heard, e.g. rms), the recordings are cut into `--folds` K parts by a seeded hash of their names. For fold k, a
+corpus folder `fold-k/{train,dev,test}` of links to the recordings is made: test is part k, dev a seeded tenth of
+the rest (it selects the model by dev CER; never trained on), train the rest (recordings are dealt to the folds
+round-robin in hash order, so folds differ in size by one at most). That folder is prepared as a user
+would (`asr prepare --like BASE`), then per amount of train audio (a seeded subset of train; dev and test stay the
+same) `asr train --init BASE` runs with the default fine-tuning settings (no flags), timed as a user would time it,
+and `asr eval` scores fold k's test part greedily, and with a word 3-gram LM of that train subset's transcripts plus
+general English sentences (`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the
+preset's lm_alpha/lm_beta; needs `pip install '.[lm]'`). Errors are pooled over the folds (CER = all character
+errors / all reference characters). "all" runs on every fold; the smaller amounts and the "scratch" rows (the same
+architecture from random weights, same settings, twice the epochs and no early stopping) on the first
+`--curve-folds` folds only, so those rows score fewer recordings (the table says how many).
+Every command runs through the CLI (`python -m asr`) and is printed; the table is Markdown.
+Work goes to --work and is reused when re-run: finished trainings and evaluations are not repeated.
 """
 
 from __future__ import annotations
@@ -23,17 +29,20 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from asr.config import load_config
+from asr.corpus import read_corpus
 from asr.finetune import read_parent
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "configs" / "finetune.yaml"
 EPOCHS = load_config(PRESET).train.epochs
+DEV_SHARE = 0.1  # of each fold's non-test recordings: selects the model, as `asr prepare`'s default dev_fraction
 
 
 def asr(*args: object) -> None:
@@ -41,6 +50,11 @@ def asr(*args: object) -> None:
     cmd = [sys.executable, "-m", "asr", *map(str, args)]
     print("$ asr " + " ".join(map(str, args)), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def share(name: str, salt: str) -> float:
+    """A seeded hash of `name` in [0, 1)."""
+    return int(hashlib.sha1(f"{salt}:{name}".encode()).hexdigest()[:12], 16) / 16**12
 
 
 def speak(corpus: Path, voice: str, out: Path) -> Path:
@@ -58,13 +72,31 @@ def speak(corpus: Path, voice: str, out: Path) -> Path:
     return out
 
 
+def fold_corpus(corpus: Path, k: int, folds: int, out: Path) -> Path:
+    """Corpus folder `out/{train,dev,test}` of links to `corpus`' recordings and transcripts: test is fold `k`."""
+    if (out / ".done").is_file():
+        return out
+    audios = sorted((Path(u.audio) for u in read_corpus(corpus).utts), key=lambda a: share(a.stem, "fold"))
+    for rank, audio in enumerate(audios):  # dealt round-robin in hash order: folds differ in size by one at most
+        split = "test" if rank % folds == k else "dev" if share(audio.stem, "dev") < DEV_SHARE else "train"
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for src in (audio, audio.with_suffix(".txt")):
+            link = out / split / src.name
+            if not link.exists():
+                link.symlink_to(src.resolve())
+    (out / ".done").touch()
+    return out
+
+
 def subset(data: Path, minutes: float | None, out: Path) -> Path:
     """A prepared data dir whose train split is a seeded subset of `data`'s with at least `minutes` of audio."""
+    if minutes is None:
+        return data
     rows = [json.loads(line) for line in (data / "train.jsonl").read_text(encoding="utf-8").splitlines()]
-    rows.sort(key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
+    rows.sort(key=lambda r: share(r["id"], "subset"))
     chosen, seconds = [], 0.0
     for row in rows:
-        if minutes is not None and seconds >= 60 * minutes:
+        if seconds >= 60 * minutes:
             break
         chosen.append(row)
         seconds += row["duration"]
@@ -90,7 +122,6 @@ def train(data: Path, run: Path, base: str, scratch: bool) -> float:
     timing = run.parent / f"{run.name}.seconds"
     if timing.is_file() and (run / "bundle").is_dir():
         return float(timing.read_text())
-    shutil.rmtree(run, ignore_errors=True)
     t0 = time.perf_counter()
     if scratch:
         model = dataclasses.asdict(read_parent(base).model)  # the same architecture, random weights
@@ -98,9 +129,9 @@ def train(data: Path, run: Path, base: str, scratch: bool) -> float:
         # Random weights need far more steps than a fine-tune: twice the epochs and no early stopping
         # (with the preset's patience, CTC's blank-only start ends the run while dev CER is still 100 %).
         asr("train", "--config", PRESET, *sets, "--set", f"train.epochs={2 * EPOCHS}",
-            "--set", f"train.patience={2 * EPOCHS}", "--data", data, "--out", run)
+            "--set", f"train.patience={2 * EPOCHS}", "--data", data, "--out", run, "--overwrite")
     else:
-        asr("train", "--init", base, "--data", data, "--out", run)
+        asr("train", "--init", base, "--data", data, "--out", run, "--overwrite")
     seconds = time.perf_counter() - t0
     timing.write_text(f"{seconds:.1f}")
     return seconds
@@ -128,40 +159,72 @@ def has_lm() -> bool:
     return all(importlib.util.find_spec(m) for m in ("kenlm", "pyctcdecode", "arpabo"))
 
 
-def curve(name: str, corpus: Path, work: Path, base: str, amounts: list[str], scratch: list[str],
-          text: list[str]) -> list[str]:
+@dataclasses.dataclass
+class Pool:
+    """Errors pooled over folds."""
+
+    char_errors: int = 0
+    chars: int = 0
+    word_errors: int = 0
+    words: int = 0
+    utts: int = 0
+
+    def add(self, report: dict) -> None:
+        self.char_errors += report["chars"]["errors"]
+        self.chars += report["chars"]["ref_len"]
+        self.word_errors += report["words"]["errors"]
+        self.words += report["words"]["ref_len"]
+        self.utts += report["n_utts"]
+
+    def rates(self) -> str:
+        return f"{100 * self.char_errors / self.chars:.1f} | {100 * self.word_errors / self.words:.1f}"
+
+
+def curve(name: str, corpus: Path, work: Path, base: str, args: argparse.Namespace, text: list[str]) -> list[str]:
     """Table rows for one corpus."""
-    data = work / "data"
-    if not (data / "test.jsonl").is_file():
-        asr("prepare", corpus, "--out", data, "--like", base, "--set", "prepare.test_fraction=0.2", "--jobs", 1)
+    datas = []
+    for k in range(args.folds):
+        data = work / f"fold-{k}" / "data"
+        if not (data / "test.jsonl").is_file():
+            asr("prepare", fold_corpus(corpus, k, args.folds, work / f"fold-{k}" / "corpus"), "--out", data,
+                "--like", base, "--jobs", 1)
+        datas.append(data)
     rows = []
-    for amount in amounts:
-        for start in (["bundle"] + (["scratch"] if amount in scratch else [])) if amount != "0" else ["bundle"]:
-            rows.append(_row(name, data, work, base, amount, start, text))
+    for amount in args.minutes.split(","):
+        scratch = amount != "0" and amount in args.scratch.split(",")
+        starts = ["bundle", "scratch"] if scratch else ["bundle"]
+        for start in starts:
+            folds = range(args.folds) if amount in ("0", "all") and start == "bundle" else range(args.curve_folds)
+            rows.append(_row(name, [datas[k] for k in folds], base, amount, start, text))
     return rows
 
 
-def _row(name: str, data: Path, work: Path, base: str, amount: str, start: str, text: list[str]) -> str:
-    """One table row: train `amount` minutes from `start` (bundle | scratch), score greedy and with the LM."""
+def _row(name: str, datas: list[Path], base: str, amount: str, start: str, text: list[str]) -> str:
+    """One table row: train `amount` minutes from `start` (bundle | scratch) on each fold, pooled scores."""
+    greedy, fused, minutes, seconds = Pool(), Pool(), [], []
+    for data in datas:
+        fold = data.parent
+        if amount == "0":
+            greedy.add(evaluate(base, data, fold / "eval-0.json"))
+            continue
+        sub = subset(data, None if amount == "all" else float(amount), fold / f"data-{amount}")
+        minutes.append(sum(json.loads(line)["duration"] for line in (sub / "train.jsonl").open()) / 60)
+        run = fold / f"{start}-{amount}"
+        seconds.append(train(sub, run, base, start == "scratch"))
+        greedy.add(evaluate(run / "bundle", sub, fold / f"eval-{start}-{amount}.json"))
+        if has_lm():
+            arpa = fold / f"lm-{amount}.arpa"
+            if not arpa.is_file():
+                asr("lm", sub, "--out", arpa, *text)
+            fused.add(evaluate(run / "bundle", sub, fold / f"eval-{start}-{amount}-lm.json", "--lm", arpa,
+                               "--config", PRESET))
     if amount == "0":
-        greedy = evaluate(base, data, work / "eval-0.json")
-        return (f"| {name} | 0 | {base} as is | {100 * greedy['cer']:.1f} | {100 * greedy['wer']:.1f} | – | – | – |")
-    sub = subset(data, None if amount == "all" else float(amount), work / f"data-{amount}")
-    train_min = sum(json.loads(line)["duration"] for line in (sub / "train.jsonl").open()) / 60
-    run = work / f"{start}-{amount}"
-    seconds = train(sub, run, base, start == "scratch")
-    greedy = evaluate(run / "bundle", sub, work / f"eval-{start}-{amount}.json")
-    lm = "– | –"
-    if has_lm():
-        arpa = work / f"lm-{amount}.arpa"
-        if not arpa.is_file():
-            asr("lm", sub, "--out", arpa, *text)
-        fused = evaluate(run / "bundle", sub, work / f"eval-{start}-{amount}-lm.json", "--lm", arpa, "--config",
-                         PRESET)
-        lm = f"{100 * fused['cer']:.1f} | {100 * fused['wer']:.1f}"
+        return f"| {name} | 0 | {base} as is | {len(datas)} | {greedy.utts} | {greedy.rates()} | – | – | – |"
+    lm = fused.rates() if fused.chars else "– | –"
     label = "fine-tuned" if start == "bundle" else "from scratch"
-    return (f"| {name} | {train_min:.1f} | {label} | {100 * greedy['cer']:.1f} | {100 * greedy['wer']:.1f} | {lm} | "
-            f"{seconds / 60:.1f} |")
+    wall = f"{statistics.median(seconds) / 60:.1f} ({min(seconds) / 60:.1f}-{max(seconds) / 60:.1f})"
+    return (f"| {name} | {statistics.mean(minutes):.1f} | {label} | {len(datas)} | {greedy.utts} | {greedy.rates()} "
+            f"| {lm} | {wall} |")
 
 
 def main() -> int:
@@ -169,22 +232,27 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, required=True, help="folder corpus of one speaker (audio + .txt)")
     parser.add_argument("--synth-voice", default="", help="also: the same sentences by this flite voice, e.g. rms")
     parser.add_argument("--base", default="en-synth", help="bundle to adapt (a bundled name)")
+    parser.add_argument("--folds", type=int, default=10, help="cross-validation folds: each tests 1/K of the corpus")
+    parser.add_argument("--curve-folds", type=int, default=2, help="folds used for the smaller amounts and scratch")
     parser.add_argument("--minutes", default="0,2,5,all", help="amounts of train audio, minutes (0: no training)")
     parser.add_argument("--scratch", default="all", help="amounts also trained from random weights")
     parser.add_argument("--work", type=Path, default=Path("exp/bench-adapt"), help="work folder (reused)")
     parser.add_argument("--lm-text", default="", help="general sentences for the LM (default: Debian's fortunes)")
     args = parser.parse_args()
-    amounts, scratch = args.minutes.split(","), args.scratch.split(",")
+    if not 2 <= args.folds or not 1 <= args.curve_folds <= args.folds:
+        parser.error("need --folds >= 2 and 1 <= --curve-folds <= --folds")
     corpora = [(args.corpus.name, args.corpus)]
     if args.synth_voice:
         corpora.append((f"flite {args.synth_voice}", speak(args.corpus, args.synth_voice,
                                                            args.work / f"synth-{args.synth_voice}")))
     rows = []
+    text = general_text(args.lm_text, args.work)
     for name, corpus in corpora:
-        rows += curve(name, corpus, args.work / name.replace(" ", "-"), args.base, amounts, scratch,
-                      general_text(args.lm_text, args.work))
-    print("\n| speaker | train min | model | CER % | WER % | CER % (LM) | WER % (LM) | train min (wall) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+        rows += curve(name, corpus.resolve(), args.work / name.replace(" ", "-"), args.base, args, text)
+    print(f"\n{args.folds}-fold cross-validation; errors pooled over the folds a row ran on")
+    print("| speaker | train min | model | folds | test utts | CER % | WER % | CER % (LM) | WER % (LM) "
+          "| train min (wall), median (range) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     return 0
 

@@ -31,11 +31,11 @@ demo: $(VENV)/.installed
 	@echo "reference:  $$(grep -h "^101-3-0000 " recipes/demo/corpus/test/101/3/101-3.trans.txt | cut -d' ' -f2- | tr A-Z a-z)"
 	@echo "transcript: $$($(BIN)/asr transcribe -m $(DEMO_EXP)/bundle $(DEMO_WAV))"
 
-# The fast tier first (pytest's default deselects `slow`), then the slow integration tier: kill -9 and resume,
+# The fast tier first (pytest's default deselects `slow`; on every core), then the slow integration tier: kill -9 and resume,
 # mirrored and multi-worker training, every recipe's run.sh, the docs' commands.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n 0  # one process: kill -9 timing, TF clusters on local ports
 
 # Measured numbers (minutes on 2 cores): prepare, training, decoding and transcription speed.
 bench: $(VENV)/.installed

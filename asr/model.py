@@ -177,18 +177,8 @@ def _guarded_model_class() -> type:
         fused_chain: tuple[str, ...] = ()  # the inference layers in order, when the BiLSTMs go through asr.lstm
 
         def _forward(self, x: dict) -> Any:
-            """`self(x, training=True)`; with `fused_chain`, the layers are called one by one and each BiLSTM is
-            computed by `asr.lstm.bidirectional_lstm` from its own weights (same function, faster gradient)."""
-            if not self.fused_chain:
-                return self(x, training=True)
-            from asr.lstm import bidirectional_lstm
-
-            h = x["feats"]
-            for name in self.fused_chain:
-                layer = self.get_layer(name)
-                h = bidirectional_lstm(layer, h) if isinstance(layer, keras.layers.Bidirectional) else \
-                    layer(h, training=True)
-            return self.get_layer("ctc")([h, x["labels"], x["out_lens"], x["label_lens"]])
+            """`self(x, training=True)`, or with `fused_chain` the same function computed by `_cpu_forward`."""
+            return _cpu_forward(self, x) if self.fused_chain else self(x, training=True)
 
         def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
             # Under a distribution strategy Keras would pull the first batch and average it across replicas
@@ -198,6 +188,40 @@ def _guarded_model_class() -> type:
             super()._maybe_symbolic_build(data_batch=(self.input, y))
 
     return GuardedTrainingModel
+
+
+def _cpu_forward(train_model: Any, x: dict) -> Any:
+    """The training model's loss `[B, 1]` computed layer by layer along `train_model.fused_chain`, as on a CPU:
+
+    - each BiLSTM by `asr.lstm.bidirectional_lstm`, from its own weights (same function, faster gradient);
+    - the dropout mask after a BiLSTM drawn before it (same generator, same draw: the layer's own), so the
+      random numbers are made beside the BiLSTM's loops rather than after them;
+    - the CTC loss in pieces of the batch that run side by side (`asr.ctc.ctc_loss_in_parts`).
+    """
+    import keras
+    import tensorflow as tf
+
+    from asr.ctc import ctc_loss_in_parts
+    from asr.lstm import bidirectional_lstm
+    from asr.runtime import available_cores
+
+    layers = [train_model.get_layer(name) for name in train_model.fused_chain]
+    masks: dict[int, Any] = {}
+    h = x["feats"]
+    for k, layer in enumerate(layers):
+        after = layers[k + 1] if k + 1 < len(layers) else None
+        if isinstance(layer, keras.layers.Bidirectional):
+            if isinstance(after, keras.layers.Dropout) and after.rate > 0:
+                shape = tf.concat([tf.shape(h)[:2], [2 * layer.forward_layer.units]], 0)  # [B, T', 2H]
+                masks[k + 1] = keras.random.dropout(tf.ones(shape), after.rate, seed=after.seed_generator)
+            h = bidirectional_lstm(layer, h)
+        elif k in masks:  # what Dropout computes: where kept, x / (1 - rate), else 0
+            h = tf.where(masks[k] > 0, h * masks[k], 0.0)
+        else:
+            h = layer(h, training=True)
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    parts = available_cores() // intra if intra else 1
+    return ctc_loss_in_parts([h, x["labels"], x["out_lens"], x["label_lens"]], parts)
 
 
 def _all_finite(tensors: list[Any]) -> Any:

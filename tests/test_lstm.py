@@ -95,10 +95,10 @@ def test_supports_only_what_it_reproduces():
 N_FEATS, N_CLASSES = 20, 7
 
 
-def small_models(lstm: str):
-    """The same inference model (dropout 0: the comparison needs equal draws) in two training models."""
+def small_models(lstm: str, dropout: float = 0.0):
+    """The same inference model (the same weights and dropout generators) in a training model."""
     keras.utils.set_random_seed(0)
-    cfg = ModelConfig(conv_channels=8, conv_kernel=5, conv_stride=2, lstm_units=6, lstm_layers=2, dropout=0.0)
+    cfg = ModelConfig(conv_channels=8, conv_kernel=5, conv_stride=2, lstm_units=6, lstm_layers=2, dropout=dropout)
     model = build_model(cfg, N_FEATS, N_CLASSES, [0.0] * N_FEATS, [1.0] * N_FEATS)
     train_model = build_training_model(model, lstm)
     compile_training_model(train_model, TrainConfig(learning_rate=1e-2, warmup_epochs=0.0, epochs=2), 1)
@@ -145,3 +145,16 @@ def test_a_fused_training_step_equals_a_keras_one():
         assert_close(got, want, "gradient")
     for got, want in zip(results["fused"][2], results["keras"][2], strict=True):
         assert_close(got, want, "weights after one step")
+
+
+def test_dropout_draws_are_the_layers_own():
+    """The fused path draws each dropout mask from the layer's generator, as the layer would: same losses, step
+    after step (so a run's random numbers do not depend on the path, and a resumed run draws the same)."""
+    x = {k: tf.constant(v) for k, v in training_batch().items()}
+    losses = {}
+    for lstm in ("keras", "fused"):
+        _, train_model = small_models(lstm, dropout=0.3)
+        losses[lstm] = [np.asarray(train_model._forward(x)) for _ in range(2)]
+    assert not np.allclose(losses["keras"][0], losses["keras"][1])  # the masks change from step to step
+    for got, want in zip(losses["fused"], losses["keras"], strict=True):
+        assert_close(got, want, "loss with dropout")

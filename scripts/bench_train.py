@@ -293,9 +293,9 @@ def run_subprocess(part: str, peak: float | None = None) -> list[dict]:
     return _run_results([sys.executable, __file__, *sys.argv[1:], "--part", part], f"--part {part}", peak)
 
 
-def _run_results(argv: list[str], what: str, peak: float | None = None) -> list[dict]:
+def _run_results(argv: list[str], what: str, peak: float | None = None, env: dict | None = None) -> list[dict]:
     """Run `argv`, print and return its `RESULT {json}` lines (`RESULT_PEAK x`: {"peak": x})."""
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     lines = proc.stdout.splitlines()
     results = [json.loads(line[7:]) for line in lines if line.startswith("RESULT ")]
     results += [{"peak": float(line.split()[1])} for line in lines if line.startswith("RESULT_PEAK ")]
@@ -327,7 +327,15 @@ def run_peer(args: argparse.Namespace, cfg: Any) -> dict | None:
             "--conv-stride", str(m.conv_stride), "--units", str(m.lstm_units), "--layers", str(m.lstm_layers),
             "--dropout", str(m.dropout), "--clipnorm", str(cfg.train.clipnorm), "--warmup", str(args.warmup),
             "--steps", str(args.steps), "--threads", str(args.peer_threads)]
-    return _run_results(argv, "peer torch")[0]
+    return _run_results(argv, "peer torch", env=_peer_env())[0]
+
+
+def _peer_env() -> dict:
+    """The peer's environment: OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise. torch's
+    spinning threads (its default) run 5-10x slower while another process holds one of the cores, which would
+    credit the project with the machine's load (measured 2026-12 on the shared 2-core machine; on an idle
+    machine the policy makes little difference)."""
+    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 def compare_pairs(args: argparse.Namespace, cfg: Any, peak: float | None) -> None:

@@ -9,13 +9,15 @@ torch is never a dependency of this project: install it in a virtual environment
 each followed by dropout -> Linear -> log-softmax; `F.ctc_loss` (blank 0); Adam with global-norm clipping.
 Inputs: one synthetic batch of full-length utterances, as in bench_train.py. It prints one `RESULT {json}`
 line: seconds per step, audio-s per wall-s and per CPU-s (all threads' process time), with torch's default
-thread count unless `--threads` says otherwise. Only torch and the standard library are imported.
+thread count unless `--threads` says otherwise (bench_train.py runs it with OMP_WAIT_POLICY=PASSIVE unless the
+environment sets it: see `_peer_env` there). Only torch and the standard library are imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 
@@ -70,7 +72,8 @@ def main() -> None:
         loss = step()
     sec, cpu = (time.perf_counter() - start) / args.steps, (time.process_time() - cpu_start) / args.steps
     audio = args.batch * args.seconds
-    print("RESULT " + json.dumps({"name": f"plain PyTorch {torch.__version__} ({torch.get_num_threads()} threads)",
+    wait = os.environ.get("OMP_WAIT_POLICY", "default wait")
+    print("RESULT " + json.dumps({"name": f"plain PyTorch {torch.__version__} ({torch.get_num_threads()} thr, {wait})",
                                   "sec": sec, "speed": audio / sec, "cpu_speed": audio / cpu, "loss": loss}),
           flush=True)
 

@@ -206,7 +206,8 @@ def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
                 [project_inputs(b, m.conv_stride) for b in inputs], 1, steps, audio_s, flops)
     else:
         flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
-        measure(f"(b) project ({threads} intra-op threads)", build_project(cfg),
+        lstm = "" if args.lstm == "auto" else f", {args.lstm} LSTM"
+        measure(f"(b) project ({threads} intra-op threads{lstm})", build_project(cfg, args.lstm),
                 [project_inputs(b, m.conv_stride) for b in inputs], args.warmup, args.steps, audio_s, flops)
 
 
@@ -368,6 +369,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ladder", action="store_true", help="also measure one lever at a time")
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads of (b) (0: as `asr train`)")
     parser.add_argument("--inter-threads", type=int, default=0, help="TF inter-op threads (0: TensorFlow's default)")
+    parser.add_argument("--lstm", choices=("auto", "keras", "fused"), default="auto",
+                        help="how (b) computes the BiLSTMs (asr.model.build_training_model; auto: as `asr train`)")
     parser.add_argument("--peer", choices=("torch",), help="also train the same model in plain PyTorch")
     parser.add_argument("--peer-python", help="a Python that can import torch (default: this one)")
     parser.add_argument("--peer-threads", type=int, default=0, help="torch threads (0: torch's default)")

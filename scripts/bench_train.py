@@ -340,10 +340,11 @@ def _peer_env() -> dict:
 
 
 def compare_pairs(args: argparse.Namespace, cfg: Any, peak: float | None) -> None:
-    """`--pairs` rounds of ((b), peer), back to back; each pair's ratio (b) / peer, then the median."""
+    """`--pairs` rounds of ((b), peer), back to back; each pair's ratio (b) / peer, then the median. The matmul
+    speed is measured again before each (b): on a shared machine it drifts as much as the models' speed."""
     ratios, cpu_ratios = [], []
     for k in range(args.pairs):
-        ours = run_subprocess("project", peak)[0]
+        ours = run_subprocess("project", run_subprocess("peak")[0]["peak"] if k else peak)[0]
         peer = run_peer(args, cfg)
         if peer is None:
             return

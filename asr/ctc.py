@@ -48,8 +48,9 @@ def ctc_loss_in_parts(args: list[Any], parts: int) -> Any:
     """`ctc_batch_loss(args)`, the batch cut into `parts` contiguous pieces computed as separate ops.
 
     The CTC kernel spreads a batch over the intra-op threads only: with one thread per op (`train.threads`
-    auto, on a CPU) the pieces run side by side on the inter-op threads instead (~180 ms of the bench batch's
-    step on one core, 2026-12). A batch of fewer than `parts` utterances is computed whole.
+    auto, on a CPU) the pieces run side by side on the inter-op threads instead (the bench batch's loss and
+    gradient take 0.1-0.2 s on one core, 2026-12, while nothing else can run). A batch of fewer than
+    `parts` utterances is computed whole.
     """
     import tensorflow as tf
 

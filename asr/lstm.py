@@ -6,12 +6,13 @@
 (`asr.model.build_model`: tanh/sigmoid, no mask, no dropout inside the layer, zero initial state, outputs
 concatenated), from the same variables (`kernel [D, 4H]`, `recurrent_kernel [H, 4H]`, `bias [4H]`, gates
 in Keras' order i, f, c, o): a bundle never sees it, and a GPU keeps Keras' cuDNN kernel. Why it is faster
-than Keras' CPU LSTM under autodiff (about 1.3x on a 256-unit layer on 2 cores, 2026-12):
+than Keras' CPU LSTM under autodiff (forward + backward of a 256-unit layer on the bench batch: ~1.3x less CPU
+time; the whole bench step ~1.5x faster, 2026-12):
 
 - the input projections of all time steps are one matrix product `x @ kernel` before the loop, not one
   small product per step;
 - a custom gradient: the backward loop carries only the recurrence (one `dz @ recurrent_kernel^T` product
-  per step, fused gate arithmetic); the weight gradients are formed after it as one large product each
+  and six elementwise ops per step); the weight gradients are formed after it as one large product each
   (`dW = X^T dZ`, `dU = H^T dZ`, `db = 1^T dZ`), where autodiff through the loop does three small
   products per step and accumulates them;
 - the forward loop stores what the backward one needs (the gates' derivative factors), so no activation
@@ -20,7 +21,7 @@ than Keras' CPU LSTM under autodiff (about 1.3x on a 256-unit layer on 2 cores, 
 
 The two directions are two independent loops: with one intra-op thread each (`asr.train.intra_op_threads`)
 TensorFlow's inter-op threads run them side by side, so the two cores of a small machine each take one
-direction (one loop over a batched product of both directions measured slower, 2026-12).
+direction (one loop over a batched product of both directions took ~1.4x the CPU time, 2026-12).
 """
 
 from __future__ import annotations

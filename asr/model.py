@@ -13,7 +13,8 @@ Two Keras models share the same layers:
 LSTM settings stay cuDNN-compatible (tanh/sigmoid, no recurrent_dropout, unroll=False, right padding, no
 mask), so the same config runs the fused kernel on a GPU. Padding is on the right and never scored (CTC
 reads `out_lens` frames); length bucketing keeps it short. Under mixed precision the output Dense (softmax)
-and the CTC Lambda stay float32.
+and the CTC Lambda stay float32. Without a GPU the train step computes the same function with the BiLSTMs
+by `asr.lstm` (same weights, faster gradient): the models, checkpoints and bundles are the same either way.
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def build_training_model(model: Any, lstm: str = "auto") -> Any:
     """Wrap the inference model with the Lambda CTC layer: `[feats, labels, label_lens, out_lens]` -> loss `[B, 1]`.
 
     `lstm`: how the train step computes the BiLSTM layers. "keras" calls the layers (cuDNN on a GPU);
-    "fused" computes the same function from the same weights with `asr.lstm` (~1.3x faster on a CPU; the
-    model, its weights, checkpoints and bundles are the same either way); "auto": fused when TensorFlow sees
-    no GPU and the layers compute in float32 (no mixed precision).
+    "fused" computes the same function from the same weights with `asr.lstm` (the bench step ~1.5x faster on
+    a CPU; the model, its weights, checkpoints and bundles are the same either way); "auto": fused when
+    TensorFlow sees no GPU and the layers compute in float32 (no mixed precision).
     """
     import keras
 

@@ -216,8 +216,8 @@ def _cpu_forward(train_model: Any, x: dict) -> Any:
                 shape = tf.concat([tf.shape(h)[:2], [2 * layer.forward_layer.units]], 0)  # [B, T', 2H]
                 masks[k + 1] = keras.random.dropout(tf.ones(shape), after.rate, seed=after.seed_generator)
             h = bidirectional_lstm(layer, h)
-        elif k in masks:  # what Dropout computes: where kept, x / (1 - rate), else 0
-            h = tf.where(masks[k] > 0, h * masks[k], 0.0)
+        elif k in masks:  # what Dropout computes: x / (1 - rate) where kept, else 0 (h is finite: tanh * sigmoid)
+            h = h * masks[k]
         else:
             h = layer(h, training=True)
     intra = tf.config.threading.get_intra_op_parallelism_threads()

@@ -111,7 +111,7 @@ def training_batch():
     return pad_batch(feats, [[1, 2, 3], [4, 4], [5]], 2, np.zeros(N_FEATS, np.float32))
 
 
-def test_training_model_uses_the_fused_path_on_cpu_only_in_float32():
+def test_training_model_uses_the_fused_path_on_cpu_only_in_float32(monkeypatch):
     _, auto = small_models("auto")
     _, plain = small_models("keras")
     assert auto.fused_chain == ("cmvn", "conv", "conv_dropout", "blstm0", "dropout0", "blstm1", "dropout1", "probs")
@@ -124,6 +124,10 @@ def test_training_model_uses_the_fused_path_on_cpu_only_in_float32():
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert mixed.fused_chain == ()
+    # With a GPU the train step keeps Keras' layers (cuDNN): what TensorFlow lists decides.
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    _, on_gpu = small_models("auto")
+    assert on_gpu.fused_chain == ()
 
 
 def test_a_fused_training_step_equals_a_keras_one():

@@ -44,6 +44,27 @@ def ctc_batch_loss(args: list[Any]) -> Any:
     return loss[:, None]  # [B] -> [B, 1]
 
 
+def ctc_loss_in_parts(args: list[Any], parts: int) -> Any:
+    """`ctc_batch_loss(args)`, the batch cut into `parts` contiguous pieces computed as separate ops.
+
+    The CTC kernel spreads a batch over the intra-op threads only: with one thread per op (`train.threads`
+    auto, on a CPU) the pieces run side by side on the inter-op threads instead (the bench batch's loss and
+    gradient take 0.1-0.2 s on one core, 2026-12, while nothing else can run). A batch of fewer than
+    `parts` utterances is computed whole.
+    """
+    import tensorflow as tf
+
+    if parts < 2:
+        return ctc_batch_loss(args)
+    n = tf.shape(args[0])[0]
+
+    def pieces() -> Any:
+        bounds = [n * k // parts for k in range(parts + 1)]
+        return tf.concat([ctc_batch_loss([a[bounds[k]:bounds[k + 1]] for a in args]) for k in range(parts)], 0)
+
+    return tf.cond(n >= parts, pieces, lambda: ctc_batch_loss(args))
+
+
 def identity_loss(y_true: Any, y_pred: Any) -> Any:
     """Keras loss that returns the model output: the Lambda layer already computed the CTC loss."""
     return y_pred

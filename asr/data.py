@@ -155,7 +155,9 @@ class BatchSource:
                                     self.pad_value, t_max, l_max)
 
 
-PREFETCH = 2  # batches padded ahead of the step; padding runs at >30,000 audio-s/s, training at ~500: enough
+# Batches padded ahead of the step. The pipeline alone (SpecAugment on, through tf.data, one core) makes ~47,000
+# audio-s/s, training consumes ~300-500 on 2 cores (scripts/bench_train.py prints both): 2 are enough.
+PREFETCH = 2
 
 
 def make_dataset(source: BatchSource, n_feats: int, epochs: range, start_batch: int = 0, parts: int = 1,

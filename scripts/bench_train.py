@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_train.py                       # baseline + default config (a few minutes)
     .venv/bin/python scripts/bench_train.py --ladder              # + one lever at a time, baseline -> default
     .venv/bin/python scripts/bench_train.py --no-baseline --set model.conv_stride=4 --set train.batch_size=64
+    .venv/bin/python scripts/bench_train.py --no-baseline --peer torch --peer-python /tmp/torchpeer/bin/python --pairs 3
 
 Both models train on the same synthetic batches: `--batch` utterances of `--seconds` seconds of 20-dim
 features (100 frames per second, i.e. the 10 ms hop) and random transcripts of `--chars-per-second`
@@ -19,12 +20,20 @@ count `asr train` sets (`train.threads`, auto: cores // 2). Thread pools are fix
 so each part runs in its own subprocess. `--ladder` also measures the steps in between, one lever at a
 time and with the default threads: (a) with the sparse C++ CTC kernel (softmax + `asr.ctc.ctc_batch_loss`),
 then without the Masking layer (right padding + lengths), then the project model at stride 1, 2 and
-`model.conv_stride`; the last step to (b) is the thread setting.
+`model.conv_stride` (all three with Keras' LSTM layers), then with the BiLSTMs computed by `asr.lstm` (what
+`asr train` does on a CPU); the last step to (b) is the thread setting.
 
-Printed: the machine's float32 matmul speed (a practical FLOP/s bound), then per model the seconds per
-step, audio-s per wall-s and per CPU-s (process time of all threads: steadier than wall time when other
-processes share the cores), the achieved GFLOP/s against an analytic estimate of the model's training
-FLOPs (matmul FLOPs x 3 for forward + backward), and the ratio (b)/(a).
+`--peer torch` also trains the same model in plain PyTorch (`scripts/peer_torch.py`, run by `--peer-python`,
+a Python that has torch: never a dependency of this project) right after each (b); `--pairs N` repeats
+((b), peer) N times back to back and prints each pair's ratio and their median. The machine's speed drifts
+(other processes, turbo, the host): only numbers of the same pair are compared.
+
+Printed: the machine's float32 matmul speed (a practical FLOP/s bound, TensorFlow's default threads), then per
+model the seconds per step, audio-s per wall-s and per CPU-s (process time of all threads: steadier than wall
+time when other processes share the cores), the achieved GFLOP/s against an analytic estimate of the model's
+training FLOPs (matmul FLOPs x 3 for forward + backward) and as a share of the matmul speed, and the ratio
+(b)/(a). Last, the input pipeline on its own: batches of `--pipeline-config`'s train settings (augmentation
+included) from a synthetic prepared corpus, through `asr.data.make_dataset`, on one core, in audio-s/s.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 N_FEATS = 20  # MFCC coefficients
 N_CLASSES = 29  # 28 characters + blank
@@ -109,12 +119,13 @@ def build_baseline(mask: bool = True, ctc: str = "dense") -> Any:
     return model
 
 
-def build_project(cfg: Any) -> Any:
-    """The training model exactly as `asr train` builds and compiles it (no CMVN statistics needed here)."""
+def build_project(cfg: Any, lstm: str = "auto") -> Any:
+    """The training model exactly as `asr train` builds and compiles it (no CMVN statistics needed here);
+    `lstm` as `asr.model.build_training_model` takes it."""
     from asr.model import build_model, build_training_model, compile_training_model
 
     model = build_model(cfg.model, N_FEATS, N_CLASSES, [0.0] * N_FEATS, [1.0] * N_FEATS)
-    train_model = build_training_model(model)
+    train_model = build_training_model(model, lstm)
     compile_training_model(train_model, cfg.train, steps_per_epoch=100)
     return train_model
 
@@ -151,9 +162,12 @@ def measure(name: str, model: Any, inputs: list[dict], warmup: int, steps: int, 
     return result
 
 
-def format_result(r: dict) -> str:
-    return (f"{r['name']:<34} {r['sec']:6.2f} s/step {r['speed']:7.1f} audio-s/s {r['cpu_speed']:6.1f} audio-s/CPU-s "
-            f"{r['gflops']:6.1f} GFLOP/s (est. {r['est_gflop']:4.0f} GFLOP/step)  loss {r['loss']:.0f}")
+def format_result(r: dict, peak: float | None = None) -> str:
+    line = f"{r['name']:<40} {r['sec']:6.2f} s/step {r['speed']:7.1f} audio-s/s {r['cpu_speed']:6.1f} audio-s/CPU-s"
+    if "gflops" in r:
+        share = f" = {r['gflops'] / peak:4.0%} of matmul" if peak else ""
+        line += f" {r['gflops']:6.1f} GFLOP/s{share} (est. {r['est_gflop']:4.0f} GFLOP/step)"
+    return line + f"  loss {r['loss']:.0f}"
 
 
 def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
@@ -173,8 +187,9 @@ def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
     inputs = synthetic_batches(3, batch, args.seconds, args.chars_per_second)
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
     naive = batch * train_flops(frames, 0, 0, 1, 256, 2)
-    if part == "baseline":
+    if part == "peak":
         print(f"RESULT_PEAK {matmul_gflops(tf):.0f}", flush=True)
+    elif part == "baseline":
         measure("(a) naive baseline", build_baseline(), inputs, 1, args.baseline_steps, audio_s, naive)
     elif part == "ladder":
         steps = max(1, args.steps // 2)
@@ -184,11 +199,15 @@ def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
         for stride in sorted({1, 2, m.conv_stride}):
             c = dataclasses.replace(cfg, model=dataclasses.replace(m, conv_stride=stride))
             flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, stride, m.lstm_units, m.lstm_layers)
-            measure(f"    project model, stride {stride}", build_project(c),
+            measure(f"    project model, stride {stride}", build_project(c, "keras"),
                     [project_inputs(b, stride) for b in inputs], 1, steps, audio_s, flops)
+        flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
+        measure("    + BiLSTM by asr.lstm (CPU path)", build_project(cfg, "fused"),
+                [project_inputs(b, m.conv_stride) for b in inputs], 1, steps, audio_s, flops)
     else:
         flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
-        measure(f"(b) project ({threads} intra-op threads)", build_project(cfg),
+        lstm = "" if args.lstm == "auto" else f", {args.lstm} LSTM"
+        measure(f"(b) project ({threads} intra-op threads{lstm})", build_project(cfg, args.lstm),
                 [project_inputs(b, m.conv_stride) for b in inputs], args.warmup, args.steps, audio_s, flops)
 
 
@@ -204,19 +223,137 @@ def matmul_gflops(tf: Any, n: int = 4096, repeats: int = 5) -> float:
     return 2.0 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def run_subprocess(part: str) -> list[dict]:
+PIPELINE_UTTERANCES = 1024  # synthetic corpus of the input-pipeline measurement (~32 batches of 32)
+
+
+def write_synthetic_prepared(out: Path, cfg: Any, seconds: float, chars_per_second: float) -> Path:
+    """A directory in the layout `asr prepare` writes (one shard), of random features and transcripts for
+    `cfg`'s features and alphabet; utterances last 0.2 to 1.5 x `seconds` (uniform)."""
+    from asr.config import config_to_dict, dump_yaml
+    from asr.files import write_json, write_jsonl, write_text
+    from asr.text import Vocabulary
+
+    rng = np.random.default_rng(0)
+    frames = (rng.uniform(0.2, 1.5, PIPELINE_UTTERANCES) * seconds * FRAMES_PER_SECOND).astype(int)
+    (out / "feats").mkdir(parents=True)
+    np.save(out / "feats" / "train-00000.npy", rng.normal(size=(int(frames.sum()), cfg.features.n_mfcc)).astype(
+        np.float32))
+    letters = np.array(sorted(set(cfg.text.alphabet)))
+    starts = np.concatenate([[0], np.cumsum(frames)[:-1]])
+    rows = [{"id": f"u{k:05d}", "audio": "", "duration": n / FRAMES_PER_SECOND, "n_frames": int(n),
+             "text": "".join(rng.choice(letters, size=max(1, int(n / FRAMES_PER_SECOND * chars_per_second)))),
+             "shard": "feats/train-00000.npy", "row": int(start)} for k, (n, start) in enumerate(zip(frames, starts))]
+    write_jsonl(out / "train.jsonl", rows)
+    Vocabulary.from_texts([r["text"] for r in rows], cfg.text.alphabet).save(out / "vocab.json")
+    write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
+    write_json(out / "stats.json", {"mean": [0.0] * cfg.features.n_mfcc, "std": [1.0] * cfg.features.n_mfcc})
+    return out
+
+
+def measure_pipeline(cfg: Any, seconds: float, chars_per_second: float) -> None:
+    """The input pipeline alone on one core (this process pinned to one CPU): padded, length-bucketed batches
+    with `cfg.train`'s augmentation, through `asr.data.make_dataset` as `asr train` consumes them; also the
+    numpy batches alone and padding without augmentation. Prints `RESULT {"pipeline": ...}` lines."""
+    import tempfile
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from asr.augment import Augmentation
+    from asr.data import BatchSource, PreparedData, make_dataset
+    from asr.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+
+    @tf.function
+    def consume(dataset: Any) -> Any:  # as Keras' fit does: the batches are taken inside a graph
+        n_batches = tf.constant(0)
+        for _ in dataset:
+            n_batches += 1
+        return n_batches
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = PreparedData(write_synthetic_prepared(Path(tmp), cfg, seconds, chars_per_second))
+        augmentation = Augmentation.from_config(cfg.train, data.features)
+        for name, aug, through_tf in (("augmented, through tf.data", augmentation, True),
+                                      ("augmented, numpy batches alone", augmentation, False),
+                                      ("padding alone, through tf.data", None, True)):
+            source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed, aug)
+            epoch = (lambda s=source: int(consume(make_dataset(s, cfg.features.n_mfcc, range(1))))) if through_tf \
+                else (lambda s=source: sum(1 for _ in s.iterate(range(1))))
+            epoch()  # warm-up: tracing, first reads of the shard
+            start = time.perf_counter()
+            n_batches = epoch()
+            sec = time.perf_counter() - start
+            audio = sum(r["duration"] for r in source.rows)
+            print("RESULT " + json.dumps({"pipeline": name, "speed": audio / sec, "batches_per_s": n_batches / sec,
+                                          "audio_per_batch": audio / n_batches}), flush=True)
+
+
+def run_subprocess(part: str, peak: float | None = None) -> list[dict]:
     """Run this script with `--part PART` (a fresh TensorFlow: thread pools are fixed once it starts)."""
-    argv = [a for a in sys.argv[1:] if a not in ("--ladder", "--no-baseline")]
-    proc = subprocess.run([sys.executable, __file__, *argv, "--part", part], capture_output=True, text=True)
-    results = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    return _run_results([sys.executable, __file__, *sys.argv[1:], "--part", part], f"--part {part}", peak)
+
+
+def _run_results(argv: list[str], what: str, peak: float | None = None, env: dict | None = None) -> list[dict]:
+    """Run `argv`, print and return its `RESULT {json}` lines (`RESULT_PEAK x`: {"peak": x})."""
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    lines = proc.stdout.splitlines()
+    results = [json.loads(line[7:]) for line in lines if line.startswith("RESULT ")]
+    results += [{"peak": float(line.split()[1])} for line in lines if line.startswith("RESULT_PEAK ")]
     if proc.returncode != 0 or not results:
-        sys.exit(f"--part {part} failed:\n{proc.stderr[-3000:]}")
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT_PEAK "):
-            print(f"machine: {line.split()[1]} GFLOP/s on a 4096^3 float32 matmul (TensorFlow's default threads)")
+        sys.exit(f"{what} failed:\n{proc.stderr[-3000:]}")
     for r in results:
-        print(format_result(r), flush=True)
+        if "peak" in r:
+            print(f"machine: {r['peak']:.0f} GFLOP/s on a 4096^3 float32 matmul (TensorFlow's default threads)")
+        elif "pipeline" in r:
+            print(f"input pipeline, {r['pipeline']:<32} {r['speed']:9.0f} audio-s/s on one core "
+                  f"({r['batches_per_s']:.0f} batches/s of {r['audio_per_batch']:.0f} audio-s)", flush=True)
+        else:
+            print(format_result(r, peak), flush=True)
     return results
+
+
+def run_peer(args: argparse.Namespace, cfg: Any) -> dict | None:
+    """The same model and batch in plain PyTorch (`scripts/peer_torch.py` under `--peer-python`)."""
+    python = args.peer_python or sys.executable
+    check = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
+    if check.returncode != 0:
+        print(f"peer torch: `import torch` fails under {python}; give --peer-python, a Python with torch "
+              "(e.g. python3 -m venv /tmp/torchpeer && /tmp/torchpeer/bin/pip install torch)", flush=True)
+        return None
+    m, batch = cfg.model, args.batch or cfg.train.batch_size
+    argv = [python, str(Path(__file__).with_name("peer_torch.py")), "--batch", str(batch),
+            "--seconds", str(args.seconds), "--chars-per-second", str(args.chars_per_second), "--feats", str(N_FEATS),
+            "--classes", str(N_CLASSES), "--conv-channels", str(m.conv_channels), "--conv-kernel", str(m.conv_kernel),
+            "--conv-stride", str(m.conv_stride), "--units", str(m.lstm_units), "--layers", str(m.lstm_layers),
+            "--dropout", str(m.dropout), "--clipnorm", str(cfg.train.clipnorm), "--warmup", str(args.warmup),
+            "--steps", str(args.steps), "--threads", str(args.peer_threads)]
+    return _run_results(argv, "peer torch", env=_peer_env())[0]
+
+
+def _peer_env() -> dict:
+    """The peer's environment: OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise. torch's
+    spinning threads (its default) run 5-10x slower while another process holds one of the cores, which would
+    credit the project with the machine's load (measured 2026-12 on the shared 2-core machine; on an idle
+    machine the policy makes little difference)."""
+    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
+
+def compare_pairs(args: argparse.Namespace, cfg: Any, peak: float | None) -> None:
+    """`--pairs` rounds of ((b), peer), back to back; each pair's ratio (b) / peer, then the median. The matmul
+    speed is measured again before each (b): on a shared machine it drifts as much as the models' speed."""
+    ratios, cpu_ratios = [], []
+    for k in range(args.pairs):
+        ours = run_subprocess("project", run_subprocess("peak")[0]["peak"] if k else peak)[0]
+        peer = run_peer(args, cfg)
+        if peer is None:
+            return
+        ratios.append(ours["speed"] / peer["speed"])
+        cpu_ratios.append(ours["cpu_speed"] / peer["cpu_speed"])
+        print(f"pair {k + 1}: (b) / PyTorch {ratios[-1]:.2f}x per wall-s, {cpu_ratios[-1]:.2f}x per CPU-s", flush=True)
+    print(f"(b) / PyTorch, median of {len(ratios)} pairs: {np.median(ratios):.2f}x per wall-s "
+          f"({min(ratios):.2f}-{max(ratios):.2f}), {np.median(cpu_ratios):.2f}x per CPU-s "
+          f"({min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})", flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -233,7 +370,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ladder", action="store_true", help="also measure one lever at a time")
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads of (b) (0: as `asr train`)")
     parser.add_argument("--inter-threads", type=int, default=0, help="TF inter-op threads (0: TensorFlow's default)")
-    parser.add_argument("--part", choices=("project", "baseline", "ladder"), help=argparse.SUPPRESS)
+    parser.add_argument("--lstm", choices=("auto", "keras", "fused"), default="auto",
+                        help="how (b) computes the BiLSTMs (asr.model.build_training_model; auto: as `asr train`)")
+    parser.add_argument("--peer", choices=("torch",), help="also train the same model in plain PyTorch")
+    parser.add_argument("--peer-python", help="a Python that can import torch (default: this one)")
+    parser.add_argument("--peer-threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--pairs", type=int, default=1, help="rounds of (b) then the peer, back to back")
+    parser.add_argument("--pipeline-config", default=str(REPO / "recipes" / "synth" / "cpu.yaml"),
+                        help="config whose train settings (augmentation, batch size) the input pipeline runs with")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the input-pipeline measurement")
+    parser.add_argument("--part", choices=("project", "baseline", "ladder", "peak", "pipeline"),
+                        help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -243,18 +390,27 @@ def main() -> None:
     from asr.config import load_config
 
     cfg = load_config(args.config, args.set)
+    if args.part == "pipeline":
+        measure_pipeline(load_config(args.pipeline_config), args.seconds, args.chars_per_second)
+        return
     if args.part:
         run_part(args, cfg, args.part)
         return
     batch = args.batch or cfg.train.batch_size
     print(f"batch {batch} x {args.seconds:g} s ({int(args.seconds * FRAMES_PER_SECOND)} frames), "
           f"{args.chars_per_second:g} chars/s; {os.cpu_count()} CPUs; (b) model: {cfg.model}", flush=True)
-    speed_a = None if args.no_baseline else run_subprocess("baseline")[0]["speed"]
+    peak = run_subprocess("peak")[0]["peak"]
+    speed_a = None if args.no_baseline else run_subprocess("baseline", peak)[0]["speed"]
     if args.ladder:
-        run_subprocess("ladder")
-    speed_b = run_subprocess("project")[0]["speed"]
-    if speed_a:
-        print(f"speed-up (b) / (a): {speed_b / speed_a:.1f}x", flush=True)
+        run_subprocess("ladder", peak)
+    if args.peer:
+        compare_pairs(args, cfg, peak)
+    else:
+        speed_b = run_subprocess("project", peak)[0]["speed"]
+        if speed_a:
+            print(f"speed-up (b) / (a): {speed_b / speed_a:.1f}x", flush=True)
+    if not args.no_pipeline:
+        run_subprocess("pipeline")
 
 
 if __name__ == "__main__":

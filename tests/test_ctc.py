@@ -14,7 +14,7 @@ import pytest
 from asr.text import BLANK_INDEX, PAD_INDEX
 
 tf = pytest.importorskip("tensorflow")
-from asr.ctc import ctc_batch_loss, identity_loss  # noqa: E402 - after the TensorFlow import check
+from asr.ctc import ctc_batch_loss, ctc_loss_in_parts, identity_loss  # noqa: E402 - after the TensorFlow import check
 
 
 def collapse(path: tuple[int, ...]) -> tuple[int, ...]:
@@ -165,3 +165,21 @@ def test_gradient_matches_finite_differences_of_brute_force():
 def test_identity_loss_returns_the_prediction():
     y_pred = tf.constant([[1.5], [2.5]])
     np.testing.assert_array_equal(identity_loss(tf.zeros([2]), y_pred).numpy(), y_pred.numpy())
+
+
+@pytest.mark.parametrize(("batch", "parts"), [(1, 2), (2, 2), (5, 2), (5, 3), (4, 1)])
+def test_loss_in_parts_is_the_batch_loss(batch, parts):
+    rng = np.random.default_rng(batch)
+    logits = tf.Variable(rng.normal(size=(batch, 9, 5)).astype(np.float32))
+    lens = rng.integers(1, 4, size=batch)
+    labels = np.full((batch, 3), PAD_INDEX, np.int32)
+    for b, n in enumerate(lens):
+        labels[b, :n] = rng.integers(1, 5, size=n)
+    args = [labels, rng.integers(7, 10, size=batch).astype(np.int32), lens.astype(np.int32)]
+    results = []
+    for fn in (ctc_batch_loss, lambda a: ctc_loss_in_parts(a, parts)):
+        with tf.GradientTape() as tape:
+            loss = fn([tf.nn.softmax(logits), *args])
+        results.append((loss.numpy(), tape.gradient(loss, logits).numpy()))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6, atol=1e-7)

@@ -50,8 +50,10 @@ def recover_dir(path: Path) -> None:
 
 
 def _rng_variables(model: Any) -> list[Any]:
-    """Random-generator states (Keras `SeedGenerator`s of the dropout layers); `save_weights` skips them."""
-    return [v for v in model.variables if "seed_generator_state" in v.path]
+    """The variables that `save_weights` skips: the random-generator states (a Keras `SeedGenerator` per dropout
+    layer and per LSTM cell), in `model.variables` order."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def _save_arrays(path: Path, variables: list[Any]) -> None:

@@ -7,8 +7,8 @@ Two Keras models share the same layers:
 - the inference model: `feats [B, T, n_mfcc]` -> `probs [B, ceil(T / s), V]`; this is what a bundle holds
   and it loads with `safe_mode=True` (no Lambda inside);
 - the training model: inputs `feats, labels, label_lens, out_lens` -> CTC loss `[B, 1]` via a Lambda layer.
-  Its train step skips (and counts) a batch whose loss or gradients are not finite, on every replica at
-  once, so one bad batch never reaches the weights or the optimizer state.
+  Its train step (`asr.trainstep`) skips (and counts) a batch whose loss or gradients are not finite, on
+  every replica at once, so one bad batch never reaches the weights or the optimizer state.
 
 LSTM settings stay cuDNN-compatible (tanh/sigmoid, no recurrent_dropout, unroll=False, right padding, no
 mask), so the same config runs the fused kernel on a GPU. Padding is on the right and never scored (CTC
@@ -19,7 +19,6 @@ by `asr.lstm` (same weights, faster gradient): the models, checkpoints and bundl
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from asr.config import ModelConfig, TrainConfig
 from asr.ctc import ctc_batch_loss, identity_loss
 from asr.errors import AsrError
+from asr.trainstep import training_model_class
 
 OUTPUT_LAYER = "probs"  # the Dense softmax: one column per vocabulary class (blank first)
 
@@ -92,8 +92,10 @@ def build_training_model(model: Any, lstm: str = "auto") -> Any:
     loss = keras.layers.Lambda(ctc_batch_loss, output_shape=(1,), name="ctc", dtype="float32")(
         [probs, labels, out_lens, label_lens])
     inputs = {"feats": model.input, "labels": labels, "label_lens": label_lens, "out_lens": out_lens}
-    train_model = _guarded_model_class()(inputs, loss, name="asr_train")
+    train_model = training_model_class()(inputs, loss, name="asr_train")
     train_model.fused_chain = tuple(layer.name for layer in model.layers[1:]) if _use_fused(model, lstm) else ()
+    if train_model.fused_chain:
+        train_model.forward = _cpu_forward
     return train_model
 
 
@@ -136,61 +138,6 @@ def compile_training_model(train_model: Any, cfg: TrainConfig, steps_per_epoch: 
     train_model.compile(optimizer=optimizer, loss=identity_loss, jit_compile=False)
 
 
-@functools.cache
-def _guarded_model_class() -> type:
-    """The training model's class (defined lazily: Keras is imported only when a model is built)."""
-    import keras
-    import tensorflow as tf
-
-    class GuardedTrainingModel(keras.Model):
-        """Functional model whose train step skips batches with a non-finite loss or gradient.
-
-        The step returns `loss` (running mean of the applied batches) and `skipped` (1.0 if this batch
-        was skipped, the same on every replica): `asr.train` counts, reports and limits skipped batches.
-        """
-
-        def train_step(self, data: Any) -> dict:
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-            with tf.GradientTape() as tape:
-                y_pred = self._forward(x)  # [B, 1] per-utterance CTC loss
-                loss = self._compute_loss(x=x, y=y, y_pred=y_pred, training=True)  # mean, / replicas
-                scaled = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, self.trainable_variables)
-            loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-            # Under dynamic loss scaling an overflowing gradient is routine (the optimizer skips it and
-            # lowers the scale); only a non-finite loss is a real problem then.
-            finite = _all_finite([loss] if loss_scaled else [loss, *grads])
-            bad = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32))
-            ok = bad == 0.0  # the same decision on every replica, or their weights would drift apart
-            _apply_if(ok, self.optimizer, grads, self.trainable_variables, loss_scaled)
-            batch = tf.cast(tf.shape(y_pred)[0], tf.float32)
-            unscaled = tf.where(ok, loss * self.distribute_strategy.num_replicas_in_sync, 0.0)
-            self._loss_tracker.update_state(unscaled, sample_weight=tf.where(ok, batch, 0.0))
-            logs = {"loss": self._loss_tracker.result(), "skipped": 1.0 - tf.cast(ok, tf.float32)}
-            strategy = self.distribute_strategy
-            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-                    strategy.extended._in_multi_worker_mode():
-                # Keras reduces multi-worker step outputs with `strategy.reduce(..., axis=0)` (the condition is
-                # Keras' own): give them an axis.
-                logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
-            return logs
-
-        fused_chain: tuple[str, ...] = ()  # the inference layers in order, when the BiLSTMs go through asr.lstm
-
-        def _forward(self, x: dict) -> Any:
-            """`self(x, training=True)`, or with `fused_chain` the same function computed by `_cpu_forward`."""
-            return _cpu_forward(self, x) if self.fused_chain else self(x, training=True)
-
-        def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
-            # Under a distribution strategy Keras would pull the first batch and average it across replicas
-            # only to learn the input shapes, which fails for dict inputs under MultiWorkerMirroredStrategy;
-            # the model's own symbolic inputs (and the dummy y_true [B]) give the shapes.
-            y = keras.KerasTensor((None,), "float32")
-            super()._maybe_symbolic_build(data_batch=(self.input, y))
-
-    return GuardedTrainingModel
-
-
 def _cpu_forward(train_model: Any, x: dict) -> Any:
     """The training model's loss `[B, 1]` computed layer by layer along `train_model.fused_chain`, as on a CPU:
 
@@ -223,42 +170,6 @@ def _cpu_forward(train_model: Any, x: dict) -> Any:
     intra = tf.config.threading.get_intra_op_parallelism_threads()
     parts = available_cores() // intra if intra else 1
     return ctc_loss_in_parts([h, x["labels"], x["out_lens"], x["label_lens"]], parts)
-
-
-def _all_finite(tensors: list[Any]) -> Any:
-    """Scalar bool: every element of every tensor is finite."""
-    import tensorflow as tf
-
-    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None])
-
-
-def _apply_if(ok: Any, optimizer: Any, grads: list[Any], variables: list[Any], loss_scaled: bool) -> None:
-    """`optimizer.apply(grads)` when `ok`, else nothing (weights, moments and step count stay as they are)."""
-    import tensorflow as tf
-
-    if loss_scaled:  # LossScaleOptimizer already applies only finite gradients, across replicas
-        optimizer.apply(grads, variables)
-    elif tf.__internal__.distribute.strategy_supports_no_merge_call():
-        tf.cond(ok, lambda: _apply(optimizer, grads, variables), lambda: tf.constant(False))
-    else:
-        # Mirrored/multi-worker: the optimizer's update calls merge_call, which may not run inside a cond
-        # in a replica context; branch in the cross-replica context instead (as LossScaleOptimizer does).
-        def cross_replica(strategy: Any, grads: list[Any], ok: Any) -> None:
-            def apply_all() -> Any:
-                strategy.extended.call_for_each_replica(lambda g: _apply(optimizer, g, variables), args=(grads,))
-                return tf.constant(True)
-
-            tf.cond(strategy.experimental_local_results(ok)[0], apply_all, lambda: tf.constant(False))
-
-        tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, ok))
-
-
-def _apply(optimizer: Any, grads: list[Any], variables: list[Any]) -> Any:
-    """Apply the gradients; returns a constant so that it can be a `tf.cond` branch."""
-    import tensorflow as tf
-
-    optimizer.apply(grads, variables)
-    return tf.constant(True)
 
 
 def count_params(model: Any) -> int:

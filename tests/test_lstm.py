@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from asr.batch import pad_batch
 from asr.config import ModelConfig, TrainConfig
-from asr.data import pad_batch
 from asr.runtime import import_tensorflow
 
 tf = import_tensorflow()
@@ -137,7 +137,7 @@ def test_a_fused_training_step_equals_a_keras_one():
     for lstm in ("keras", "fused"):
         model, train_model = small_models(lstm)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(train_model._forward(x))
+            loss = tf.reduce_mean(train_model.training_loss(x))
         grads = tape.gradient(loss, train_model.trainable_variables)
         if lstm == "fused":  # the real train step (the finiteness guard, the optimizer) ...
             train_model.train_on_batch(x, np.zeros(3, np.float32))
@@ -158,7 +158,7 @@ def test_dropout_draws_are_the_layers_own():
     losses = {}
     for lstm in ("keras", "fused"):
         _, train_model = small_models(lstm, dropout=0.3)
-        losses[lstm] = [np.asarray(train_model._forward(x)) for _ in range(2)]
+        losses[lstm] = [np.asarray(train_model.training_loss(x)) for _ in range(2)]
     assert not np.allclose(losses["keras"][0], losses["keras"][1])  # the masks change from step to step
     for got, want in zip(losses["fused"], losses["keras"], strict=True):
         assert_close(got, want, "loss with dropout")

@@ -175,3 +175,23 @@ def _cpu_forward(train_model: Any, x: dict) -> Any:
 def count_params(model: Any) -> int:
     """Number of trainable parameters."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def forward_flops_per_frame(cfg: ModelConfig, n_feats: int, n_classes: int) -> float:
+    """Forward FLOPs of the model per output frame (one multiply-add = 2 FLOPs; every kernel weight is used once
+    per output frame, the conv's included):
+
+        conv    2 * conv_kernel * n_feats * conv_channels
+        BiLSTM  2 directions * 4 gates * 2 * (d_in + units) * units, per layer
+                (d_in = conv_channels for the first layer, 2 * units for the others)
+        dense   2 * (2 * units) * n_classes
+
+    Training costs about 3x this (the backward pass about twice the forward)."""
+    flops, d_in = 0.0, n_feats
+    if cfg.conv_channels:
+        flops += 2.0 * cfg.conv_kernel * d_in * cfg.conv_channels
+        d_in = cfg.conv_channels
+    for _ in range(cfg.lstm_layers):
+        flops += 2 * 4 * 2.0 * (d_in + cfg.lstm_units) * cfg.lstm_units
+        d_in = 2 * cfg.lstm_units
+    return flops + 2.0 * d_in * n_classes

@@ -53,40 +53,27 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchlib import build_train_model, synthetic_batch  # noqa: E402 - after the path insert
+
+from asr.config import ModelConfig  # noqa: E402
+from asr.model import forward_flops_per_frame  # noqa: E402
+
 N_FEATS = 20  # MFCC coefficients
 N_CLASSES = 29  # 28 characters + blank
 FRAMES_PER_SECOND = 100  # 10 ms hop
 
 
-def synthetic_batches(n: int, batch: int, seconds: float, chars_per_second: float, seed: int = 0) -> list[dict]:
-    """`n` batches of full-length utterances: feats float32 [B, T, 20], labels int32 [B, L] in 1..28."""
+def synthetic_batches(n: int, batch: int, seconds: float, chars_per_second: float, stride: int,
+                      seed: int = 0) -> list[dict]:
+    """`n` batches of full-length utterances (`benchlib.synthetic_batch`, 20 features, labels in 1..28)."""
     rng = np.random.default_rng(seed)
     frames, chars = int(seconds * FRAMES_PER_SECOND), int(seconds * chars_per_second)
-    out = []
-    for _ in range(n):
-        out.append({"feats": rng.normal(size=(batch, frames, N_FEATS)).astype(np.float32),
-                    "labels": rng.integers(1, N_CLASSES, size=(batch, chars)).astype(np.int32),
-                    "label_lens": np.full(batch, chars, np.int32), "feat_lens": np.full(batch, frames, np.int32)})
-    return out
+    return [synthetic_batch(rng, batch, frames, chars, N_FEATS, N_CLASSES, stride) for _ in range(n)]
 
 
-def lstm_flops(frames: int, d_in: int, units: int) -> float:
-    """Forward matmul FLOPs of one LSTM direction over `frames` steps: 2 * T * 4u * (d + u)."""
-    return 2.0 * frames * 4 * units * (d_in + units)
-
-
-def train_flops(frames: int, conv_channels: int, conv_kernel: int, stride: int, units: int, layers: int) -> float:
-    """Training FLOPs of one utterance (forward x 3: the backward pass costs about twice the forward)."""
-    out_frames = -(-frames // stride)
-    forward, d_in = 0.0, N_FEATS
-    if conv_channels:
-        forward += 2.0 * out_frames * conv_kernel * N_FEATS * conv_channels
-        d_in = conv_channels
-    for _ in range(layers):
-        forward += 2 * lstm_flops(out_frames, d_in, units)
-        d_in = 2 * units
-    forward += 2.0 * out_frames * d_in * N_CLASSES
-    return 3 * forward
+def train_flops(frames: int, model: ModelConfig) -> float:
+    """Training FLOPs of one utterance of `frames` input frames (forward x 3)."""
+    return 3 * forward_flops_per_frame(model, N_FEATS, N_CLASSES) * -(-frames // model.conv_stride)
 
 
 def build_baseline(mask: bool = True, ctc: str = "dense") -> Any:
@@ -120,22 +107,18 @@ def build_baseline(mask: bool = True, ctc: str = "dense") -> Any:
 
 
 def build_project(cfg: Any, lstm: str = "auto") -> Any:
-    """The training model exactly as `asr train` builds and compiles it (no CMVN statistics needed here);
-    `lstm` as `asr.model.build_training_model` takes it."""
-    from asr.model import build_model, build_training_model, compile_training_model
-
-    model = build_model(cfg.model, N_FEATS, N_CLASSES, [0.0] * N_FEATS, [1.0] * N_FEATS)
-    train_model = build_training_model(model, lstm)
-    compile_training_model(train_model, cfg.train, steps_per_epoch=100)
-    return train_model
+    """The training model exactly as `asr train` builds and compiles it; `lstm` as `build_training_model` takes it."""
+    return build_train_model(cfg.model, cfg.train, N_FEATS, N_CLASSES, lstm)
 
 
-def project_inputs(batch: dict, stride: int) -> dict:
-    """The tensors of `asr.batch.pad_batch` for a synthetic batch."""
-    from asr.batch import output_lengths
+def with_stride(batches: list[dict], stride: int) -> list[dict]:
+    """The batches with the output lengths of another conv stride."""
+    return [{**b, "out_lens": -(-b["feat_lens"] // stride)} for b in batches]
 
-    return {"feats": batch["feats"], "labels": batch["labels"], "label_lens": batch["label_lens"],
-            "out_lens": output_lengths(batch["feat_lens"], stride).astype(np.int32)}
+
+def inputs_without(batches: list[dict], key: str) -> list[dict]:
+    """The batches without `key`: the project's model takes `out_lens`, the naive port `feat_lens`."""
+    return [{k: v for k, v in b.items() if k != key} for b in batches]
 
 
 def time_steps(model: Any, inputs: list[dict], warmup: int, steps: int) -> tuple[float, float, float]:
@@ -184,31 +167,31 @@ def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_threads)
     batch, m = args.batch or cfg.train.batch_size, cfg.model
     frames, audio_s = int(args.seconds * FRAMES_PER_SECOND), batch * args.seconds
-    inputs = synthetic_batches(3, batch, args.seconds, args.chars_per_second)
+    inputs = synthetic_batches(3, batch, args.seconds, args.chars_per_second, m.conv_stride)
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
-    naive = batch * train_flops(frames, 0, 0, 1, 256, 2)
+    naive = batch * train_flops(frames, ModelConfig(conv_channels=0, conv_stride=1, lstm_units=256, lstm_layers=2))
+    project, naive_inputs = inputs_without(inputs, "feat_lens"), inputs_without(inputs, "out_lens")
     if part == "peak":
         print(f"RESULT_PEAK {matmul_gflops(tf):.0f}", flush=True)
     elif part == "baseline":
-        measure("(a) naive baseline", build_baseline(), inputs, 1, args.baseline_steps, audio_s, naive)
+        measure("(a) naive baseline", build_baseline(), naive_inputs, 1, args.baseline_steps, audio_s, naive)
     elif part == "ladder":
         steps = max(1, args.steps // 2)
-        measure("    + sparse CTC kernel", build_baseline(mask=True, ctc="sparse"), inputs, 1, steps, audio_s, naive)
-        measure("    + no Masking (right padding)", build_baseline(mask=False, ctc="sparse"), inputs, 1, steps,
+        measure("    + sparse CTC kernel", build_baseline(mask=True, ctc="sparse"), naive_inputs, 1, steps, audio_s,
+                naive)
+        measure("    + no Masking (right padding)", build_baseline(mask=False, ctc="sparse"), naive_inputs, 1, steps,
                 audio_s, naive)
         for stride in sorted({1, 2, m.conv_stride}):
             c = dataclasses.replace(cfg, model=dataclasses.replace(m, conv_stride=stride))
-            flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, stride, m.lstm_units, m.lstm_layers)
-            measure(f"    project model, stride {stride}", build_project(c, "keras"),
-                    [project_inputs(b, stride) for b in inputs], 1, steps, audio_s, flops)
-        flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
-        measure("    + BiLSTM by asr.lstm (CPU path)", build_project(cfg, "fused"),
-                [project_inputs(b, m.conv_stride) for b in inputs], 1, steps, audio_s, flops)
+            strided = inputs_without(with_stride(inputs, stride), "feat_lens")
+            measure(f"    project model, stride {stride}", build_project(c, "keras"), strided, 1, steps, audio_s,
+                    batch * train_flops(frames, c.model))
+        measure("    + BiLSTM by asr.lstm (CPU path)", build_project(cfg, "fused"), project, 1, steps, audio_s,
+                batch * train_flops(frames, m))
     else:
-        flops = batch * train_flops(frames, m.conv_channels, m.conv_kernel, m.conv_stride, m.lstm_units, m.lstm_layers)
         lstm = "" if args.lstm == "auto" else f", {args.lstm} LSTM"
-        measure(f"(b) project ({threads} intra-op threads{lstm})", build_project(cfg, args.lstm),
-                [project_inputs(b, m.conv_stride) for b in inputs], args.warmup, args.steps, audio_s, flops)
+        measure(f"(b) project ({threads} intra-op threads{lstm})", build_project(cfg, args.lstm), project,
+                args.warmup, args.steps, audio_s, batch * train_flops(frames, m))
 
 
 def matmul_gflops(tf: Any, n: int = 4096, repeats: int = 5) -> float:

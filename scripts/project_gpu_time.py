@@ -3,13 +3,7 @@
     .venv/bin/python scripts/project_gpu_time.py recipes/*/*.yaml --hours 100
     .venv/bin/python scripts/project_gpu_time.py recipes/librispeech/cpu.yaml --measure --batch 8 --steps 2
 
-Forward FLOPs per output frame (one multiply-add = 2 FLOPs; s = model.conv_stride):
-
-    conv    2 * conv_kernel * n_mfcc * conv_channels
-    BiLSTM  2 directions * 4 gates * 2 * (d_in + units) * units, per layer
-            (d_in = conv_channels for the first layer, 2 * units for the others)
-    dense   2 * (2 * units) * n_classes            (n_classes = alphabet + blank)
-
+Forward FLOPs per output frame: `asr.model.forward_flops_per_frame` (n_classes = alphabet + blank).
 Output frames per audio-second = sample_rate / hop_length / s (25 for a 10 ms hop and s = 4).
 Training FLOPs per audio-second = 3 x forward (the backward pass costs about twice the forward).
 Projected GPU time per epoch = train hours x 3600 x training FLOPs per audio-second / sustained FLOP/s,
@@ -24,18 +18,19 @@ Mixed precision is used only when the config asks for it and a GPU is present.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import build_train_model, synthetic_batch  # noqa: E402 - after the path insert
+
 from asr.config import Config, load_config  # noqa: E402 - after the path insert, so a checkout needs no install
+from asr.model import forward_flops_per_frame  # noqa: E402
 
 CHARS_PER_SECOND = 15.0  # read English: ~14-16 characters (spaces included) per second
 
@@ -43,19 +38,6 @@ CHARS_PER_SECOND = 15.0  # read English: ~14-16 characters (spaces included) per
 def n_classes(cfg: Config) -> int:
     """Softmax width: every alphabet character + the blank (an upper bound on the trained vocabulary)."""
     return len(cfg.text.alphabet) + 1
-
-
-def forward_flops_per_frame(cfg: Config) -> float:
-    """Forward FLOPs of the model per output frame (conv + BiLSTM stack + dense), per the formula above."""
-    m, flops = cfg.model, 0.0
-    d_in = cfg.features.n_mfcc
-    if m.conv_channels:
-        flops += 2.0 * m.conv_kernel * d_in * m.conv_channels
-        d_in = m.conv_channels
-    for _ in range(m.lstm_layers):
-        flops += 2 * 4 * 2.0 * (d_in + m.lstm_units) * m.lstm_units
-        d_in = 2 * m.lstm_units
-    return flops + 2.0 * d_in * n_classes(cfg)
 
 
 def count_params(cfg: Config) -> int:
@@ -78,34 +60,12 @@ def output_frames_per_second(cfg: Config) -> float:
 
 def train_flops_per_audio_second(cfg: Config) -> float:
     """Training (forward + backward) FLOPs per second of audio."""
-    return 3 * forward_flops_per_frame(cfg) * output_frames_per_second(cfg)
+    return 3 * forward_flops_per_frame(cfg.model, cfg.features.n_mfcc, n_classes(cfg)) * output_frames_per_second(cfg)
 
 
 def projected_epoch_seconds(cfg: Config, hours: float, tflops: float) -> float:
     """Seconds per epoch over `hours` of training audio at a sustained `tflops` TFLOP/s."""
     return hours * 3600 * train_flops_per_audio_second(cfg) / (tflops * 1e12)
-
-
-def synthetic_batch(cfg: Config, batch: int, seconds: float, seed: int = 0) -> dict:
-    """The four tensors of `asr.batch.pad_batch` for `batch` full-length random utterances."""
-    rng = np.random.default_rng(seed)
-    frames = int(seconds * cfg.features.sample_rate / cfg.features.hop_length)
-    chars = int(seconds * CHARS_PER_SECOND)
-    return {"feats": rng.normal(size=(batch, frames, cfg.features.n_mfcc)).astype(np.float32),
-            "labels": rng.integers(1, n_classes(cfg), size=(batch, chars)).astype(np.int32),
-            "label_lens": np.full(batch, chars, np.int32),
-            "out_lens": np.full(batch, math.ceil(frames / cfg.model.conv_stride), np.int32)}
-
-
-def build_train_model(cfg: Config) -> Any:
-    """The training model exactly as `asr train` builds and compiles it (identity CMVN statistics)."""
-    from asr.model import build_model, build_training_model, compile_training_model
-
-    n = cfg.features.n_mfcc
-    model = build_model(cfg.model, n, n_classes(cfg), [0.0] * n, [1.0] * n)
-    train_model = build_training_model(model)
-    compile_training_model(train_model, cfg.train, steps_per_epoch=100)
-    return train_model
 
 
 def measure(cfg: Config, batch: int, seconds: float, steps: int) -> tuple[float, str]:
@@ -118,8 +78,12 @@ def measure(cfg: Config, batch: int, seconds: float, steps: int) -> tuple[float,
     keras.backend.clear_session()  # free the previous config's model
     gpus = tf.config.list_physical_devices("GPU")
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision and gpus else "float32")
-    train_model = build_train_model(cfg)
-    inputs = synthetic_batch(cfg, batch, seconds)
+    n_feats = cfg.features.n_mfcc
+    train_model = build_train_model(cfg.model, cfg.train, n_feats, n_classes(cfg))
+    frames = int(seconds * cfg.features.sample_rate / cfg.features.hop_length)
+    inputs = synthetic_batch(np.random.default_rng(0), batch, frames, int(seconds * CHARS_PER_SECOND), n_feats,
+                             n_classes(cfg), cfg.model.conv_stride)
+    inputs.pop("feat_lens")
     dummy = np.zeros(batch, np.float32)
     train_model.train_on_batch(inputs, dummy)  # warm-up: tracing and memory allocation
     start = time.perf_counter()

@@ -282,15 +282,17 @@ def test_recipe_configs_load_and_fit_their_run_sh(path: Path) -> None:
 
 def test_projected_flops_match_the_keras_model() -> None:
     """The FLOP formula of scripts/project_gpu_time.py against the built model's own weight shapes."""
-    from project_gpu_time import build_train_model, forward_flops_per_frame, n_classes, train_flops_per_audio_second
+    from benchlib import build_train_model
+    from project_gpu_time import n_classes, train_flops_per_audio_second
 
     from asr.config import load_config
+    from asr.model import forward_flops_per_frame
 
     cfg = load_config(RECIPES / "ljspeech" / "gpu.yaml")
-    model = build_train_model(cfg)
+    model = build_train_model(cfg.model, cfg.train, cfg.features.n_mfcc, n_classes(cfg))
     # Per output frame every kernel weight is one multiply-add (2 FLOPs); the conv's runs once per output frame too.
     kernels = sum(int(np.prod(w.shape)) for w in model.trainable_weights if "kernel" in w.path)
-    assert forward_flops_per_frame(cfg) == pytest.approx(2 * kernels)
+    assert forward_flops_per_frame(cfg.model, cfg.features.n_mfcc, n_classes(cfg)) == pytest.approx(2 * kernels)
     assert n_classes(cfg) == 29
     assert train_flops_per_audio_second(cfg) == pytest.approx(3 * 25 * 2 * kernels)
 

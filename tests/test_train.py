@@ -642,7 +642,7 @@ def test_bench_flop_estimate_matches_the_model():
     model = build_model(cfg, N_FEATS, N_CLASSES, np.zeros(N_FEATS), np.ones(N_FEATS))
     kernels = sum(int(np.prod(w.shape)) for w in model.trainable_weights if "kernel" in w.path)
     frames = 300  # -> 100 output frames
-    per_frame = train_flops(frames, 16, 5, 3, 12, 2) / 100
+    per_frame = train_flops(frames, cfg) / 100
     assert per_frame == pytest.approx(3 * 2 * kernels)  # one multiply-add per kernel weight per output frame
 
 

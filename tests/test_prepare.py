@@ -23,7 +23,8 @@ from asr.cli import app
 from asr.config import load_config
 from asr.errors import AsrError
 from asr.files import read_jsonl
-from asr.prepare import SKIP_REASONS, featurise_shard, plan_shards, prepare
+from asr.prepare import SKIP_REASONS, prepare
+from asr.shards import featurise_shard, plan_shards
 
 OVERRIDES = ["prepare.shard_size=3", "prepare.min_duration=0.1", "prepare.max_duration=4.0", "model.conv_stride=2"]
 CFG = load_config(None, OVERRIDES)
@@ -302,16 +303,16 @@ def test_text_normalisation_settings_reach_the_manifests(tmp_path):
 
 
 def test_an_item_that_crashes_feature_extraction_is_skipped(defect_corpus, tmp_path, monkeypatch):
-    import asr.prepare
+    import asr.shards
 
-    real, victim = asr.prepare.load_audio, defect_corpus.good["train"][1]
+    real, victim = asr.shards.load_audio, defect_corpus.good["train"][1]
 
     def flaky(path, *args, **kwargs):
         if Path(path).stem == victim:
             raise FloatingPointError("simulated bug")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(asr.prepare, "load_audio", flaky)
+    monkeypatch.setattr(asr.shards, "load_audio", flaky)
     prepare(defect_corpus.root, tmp_path / "data", CFG, n_jobs=1, progress=False)
     [row] = skipped_by_id(tmp_path / "data")[victim]
     assert (row["reason"], row["detail"]) == ("feature extraction failed", "FloatingPointError: simulated bug")
@@ -319,7 +320,7 @@ def test_an_item_that_crashes_feature_extraction_is_skipped(defect_corpus, tmp_p
 
 
 def test_progress_is_reported_per_utterance_in_process_and_from_workers(defect_corpus, tmp_path):
-    from asr.prepare import _run_pool
+    from asr.shards import _run_pool
 
     jobs = plan_shards_for(defect_corpus, tmp_path)
     ticks: list[int] = []
@@ -387,9 +388,9 @@ def plan_shards_for(corpus: DefectCorpus, feats_dir: Path) -> list:
 # Run `asr prepare` in a subprocess with each utterance slowed down, so that it can be killed mid-way.
 SLOW_PREPARE = """
 import sys, time
-import asr.prepare
-real = asr.prepare.featurise
-asr.prepare.featurise = lambda utt, cfg: (time.sleep(0.04), real(utt, cfg))[1]
+import asr.shards
+real = asr.shards.featurise
+asr.shards.featurise = lambda utt, cfg: (time.sleep(0.04), real(utt, cfg))[1]
 from asr.cli import app
 app(sys.argv[1:])
 """

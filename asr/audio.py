@@ -159,9 +159,11 @@ def _is_samples(source: AudioSource) -> bool:
     return isinstance(source, np.ndarray) or not isinstance(source, (str, Path)) and not hasattr(source, "read")
 
 
-def microphone(sample_rate: int, device: str | None = None) -> Iterator[np.ndarray]:
+def microphone(sample_rate: int, device: str | None = None, stop: Any = None) -> Iterator[np.ndarray]:
     """Float32 blocks `[n]` from an input device at `sample_rate`, as they are recorded (needs `asr[mic]`).
 
+    The stream ends, after the blocks already recorded, once `stop` (a `threading.Event`) is set: a consumer
+    such as `Recognizer.segments` then finishes the utterance in progress as at the end of a file.
     AsrError at once (not at the first block) when sounddevice or PortAudio is missing.
     """
     try:
@@ -170,10 +172,10 @@ def microphone(sample_rate: int, device: str | None = None) -> Iterator[np.ndarr
         raise AsrError("the microphone needs sounddevice: pip install 'asr[mic]'") from None
     except OSError as err:  # sounddevice imports, then finds no PortAudio library
         raise AsrError(f"sounddevice: {err}; on Debian or Ubuntu: apt-get install libportaudio2") from None
-    return _record(sd, sample_rate, int(device) if device and device.isdigit() else device)
+    return _record(sd, sample_rate, int(device) if device and device.isdigit() else device, stop)
 
 
-def _record(sd: Any, sample_rate: int, device: int | str | None) -> Iterator[np.ndarray]:
+def _record(sd: Any, sample_rate: int, device: int | str | None, stop: Any) -> Iterator[np.ndarray]:
     import queue
 
     blocks: queue.Queue[np.ndarray] = queue.Queue()
@@ -181,11 +183,13 @@ def _record(sd: Any, sample_rate: int, device: int | str | None) -> Iterator[np.
         with sd.InputStream(samplerate=sample_rate, channels=1, dtype="float32", device=device,
                             blocksize=int(BLOCK_SECONDS * sample_rate),
                             callback=lambda data, *_: blocks.put(data[:, 0].copy())):
-            while True:
+            while stop is None or not stop.is_set():
                 try:
-                    yield blocks.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
+                    yield blocks.get(timeout=0.1)  # a timeout keeps Ctrl-C and `stop` responsive
                 except queue.Empty:
                     continue
+        while not blocks.empty():  # recorded before the stop
+            yield blocks.get_nowait()
     except (sd.PortAudioError, ValueError) as err:
         raise AsrError(f"microphone {device if device is not None else '(default)'}: {err}; `python -m sounddevice` "
                        "lists devices") from None

@@ -23,7 +23,9 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -333,13 +335,23 @@ def listen(
 
     recognizer = Recognizer(bundle_dir(model or DEFAULT_MODEL), runtime=runtime)
     rate = recognizer.info.features.sample_rate
-    blocks = microphone(rate, device)  # a missing sounddevice or PortAudio fails here
+    stop = threading.Event()
+    blocks = microphone(rate, device, stop)  # a missing sounddevice or PortAudio fails here
+
+    def first_ctrl_c(*_: object) -> None:  # ends the recording; what was said so far is still printed
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    previous = signal.signal(signal.SIGINT, first_ctrl_c)
     typer.echo("listening (Ctrl-C stops)", err=True)
     try:
         for segment in recognizer.segments(blocks, sample_rate=rate):
             typer.echo(format_segment("mic", segment) if json_ else segment.text)
     except KeyboardInterrupt:
-        typer.echo("stopped", err=True)
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    typer.echo("stopped", err=True)
 
 
 @app.command()

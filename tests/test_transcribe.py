@@ -407,8 +407,8 @@ def test_listen_prints_each_utterance(sentences, monkeypatch):
 
     real = audio_module.microphone
 
-    def recording(rate, device=None):  # stops after the recording, as Ctrl-C would
-        blocks = real(rate, device)
+    def recording(rate, device=None, stop=None):  # stops after the recording, as a second Ctrl-C would
+        blocks = real(rate, device, stop)
         n = -(-len(audio) // int(audio_module.BLOCK_SECONDS * rate))  # the blocks InputStream delivers
         yield from (next(blocks) for _ in range(n))
         yield np.zeros(rate, np.float32)  # 1 s of silence after the end lets the last pause pass
@@ -419,3 +419,39 @@ def test_listen_prints_each_utterance(sentences, monkeypatch):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 12 and all(line["path"] == "mic" and line["text"] for line in lines)
+
+
+def test_ctrl_c_in_listen_still_prints_the_utterance_in_progress(sentences, monkeypatch):
+    """Ctrl-C while the speaker is mid-sentence ends the recording; that sentence is still printed."""
+    import os
+    import signal
+    import sys
+    import threading
+    import types
+
+    path, spans = sentences
+    audio, rate = sf.read(str(path), dtype="float32")
+    cut = int(rate * (spans[1][0] + spans[1][1]) / 2)  # half-way through the second sentence: no pause after it
+
+    class InputStream:
+        def __init__(self, samplerate, channels, dtype, device, blocksize, callback):
+            self.callback, self.blocksize = callback, blocksize
+
+        def __enter__(self):
+            for k in range(0, cut, self.blocksize):
+                self.callback(audio[k:min(k + self.blocksize, cut), None], self.blocksize, None, None)
+            threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # the user presses Ctrl-C
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(InputStream=InputStream,
+                                                                          PortAudioError=OSError))
+    before = signal.getsignal(signal.SIGINT)
+    result = runner.invoke(app, ["listen", "--json"])
+    assert result.exit_code == 0, result.output
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2 and all(line["text"] for line in lines)  # the first sentence and half of the second
+    assert lines[1]["start"] < spans[1][0] + 0.25 and lines[1]["end"] <= cut / rate + 0.01

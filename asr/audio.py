@@ -19,6 +19,7 @@ a numpy array), resampling as it goes, so long recordings and live pipes are rea
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -123,8 +124,10 @@ class AudioStream:
     def _soundfile_blocks(self) -> Iterator[tuple[np.ndarray, int, bool]]:
         source: Any = str(self.source) if isinstance(self.source, (str, Path)) else self.source
         if source == STDIN:
-            stdin = sys.stdin.buffer
-            source = stdin if stdin.seekable() else stdin.fileno()  # libsndfile reads a pipe through its descriptor
+            source = _stdin_for_libsndfile()
+            if source is None:
+                raise AsrError(f"cannot read audio {self.name}: standard input is empty; pipe audio into it, e.g. "
+                               "`sox x.flac -t wav - | asr transcribe -`")
         try:
             with sf.SoundFile(source) as f:
                 named = isinstance(self.source, (str, Path)) and str(self.source) != STDIN
@@ -141,8 +144,50 @@ class AudioStream:
     def _reason(self, err: Exception) -> str:
         if isinstance(self.source, (str, Path)) and str(self.source) != STDIN:
             return _unreadable_reason(Path(self.source), err)
-        return (f"{err}; from a pipe libsndfile reads {PIPE_FORMATS} (convert, e.g. `sox x.flac -t wav - | asr "
+        detail = re.sub(r"^Error opening (\d+|<_io\.\w+ [^>]*>): ", "", str(err))  # a descriptor is no name
+        return (f"{detail}; from a pipe libsndfile reads {PIPE_FORMATS} (convert, e.g. `sox x.flac -t wav - | asr "
                 f"transcribe -`), or raw 16-bit mono PCM with --rate")
+
+
+def _stdin_for_libsndfile() -> Any:
+    """Standard input as libsndfile reads it: the file object when seekable, else a pipe descriptor (libsndfile
+    reads a pipe through its descriptor); None when it holds no bytes at all.
+
+    A pipe's first bytes are read here to tell an empty one apart, so libsndfile gets a new pipe that a thread
+    fills with those bytes and then the rest of standard input, as it arrives (a live stream stays live)."""
+    import os
+    import threading
+
+    stdin = sys.stdin.buffer
+    if stdin.seekable():
+        start = stdin.tell()
+        empty = not stdin.read(1)
+        stdin.seek(start)
+        return None if empty else stdin
+    fd = stdin.fileno()
+    first = os.read(fd, PIPE_CHUNK)
+    if not first:
+        return None
+    read_end, write_end = os.pipe()
+
+    def relay() -> None:
+        data = first
+        try:
+            while data:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_end, view):]
+                data = os.read(fd, PIPE_CHUNK)
+        except OSError:  # the reader closed its end (libsndfile stopped early or failed)
+            pass
+        finally:
+            os.close(write_end)
+
+    threading.Thread(target=relay, name="stdin-relay", daemon=True).start()
+    return read_end
+
+
+PIPE_CHUNK = 1 << 16  # bytes a read from a pipe asks for; it returns as soon as any are there
 
 
 def source_name(source: AudioSource) -> str:

@@ -381,6 +381,25 @@ def test_cli_transcribe_stream_and_rate_errors(sentences):
         assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
 
 
+def test_empty_or_unreadable_stdin_is_one_line_naming_it():
+    """An empty pipe, an empty redirected file and bytes that are no audio: one line each, exit 1."""
+    import subprocess
+    import sys
+
+    empty = "cannot read audio -: standard input is empty; pipe audio into it"
+    for stdin in (b"", subprocess.DEVNULL):  # a pipe with no bytes, /dev/null (seekable)
+        kwargs = {"input": stdin} if isinstance(stdin, bytes) else {"stdin": stdin}
+        proc = subprocess.run([sys.executable, "-m", "asr", "transcribe", "-"], capture_output=True, timeout=120,
+                              **kwargs)
+        assert proc.returncode == 1 and empty in proc.stderr.decode() and proc.stdout == b""
+    proc = subprocess.run([sys.executable, "-m", "asr", "transcribe", "-"], input=bytes(range(256)) * 4,
+                          capture_output=True, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "cannot read audio -: Format not recognised" in err and "Error opening" not in err
+    result = runner.invoke(app, ["transcribe", "-"], input=b"")  # CliRunner's standard input is a file object
+    assert result.exit_code == 1 and empty in result.output
+
+
 def test_listen_prints_each_utterance(sentences, monkeypatch):
     """`asr listen` through a stand-in for sounddevice that plays the file as if recorded."""
     import sys

@@ -12,6 +12,7 @@ finiteness guard) is what remains.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from bench_train import FRAMES_PER_SECOND, N_CLASSES, N_FEATS  # noqa: E402
 from benchlib import build_train_model, synthetic_batch  # noqa: E402
 
 from asr.config import Config  # noqa: E402
+from asr.model import forward_flops_per_frame  # noqa: E402
 
 # The matmul speed in a process of its own: this one fixes TensorFlow's threads at one per op before any op runs.
 PEAK = ("from asr.runtime import import_tensorflow; from bench_train import matmul_gflops; "
@@ -38,7 +40,8 @@ def median_seconds(fn: Any, repeats: int) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         result = fn()
-        [np.asarray(r) for r in result] if isinstance(result, (list, tuple)) else np.asarray(result)
+        for tensor in result if isinstance(result, (list, tuple)) else [result]:
+            np.asarray(tensor)  # wait for the value
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -71,7 +74,7 @@ def main() -> None:
     tensors = {k: tf.constant(v) for k, v in batch.items()}
     dummy = np.zeros(args.batch, np.float32)
     blstms = [layer for layer in train_model.layers if isinstance(layer, keras.layers.Bidirectional)]
-    out_frames = -(-frames // stride)
+    out_frames = int(batch["out_lens"][0])
     x = tf.random.normal([args.batch, out_frames, m.conv_channels], seed=0)
     probs = tf.Variable(tf.nn.softmax(tf.random.normal([args.batch, out_frames, N_CLASSES], seed=1)))
     parts = available_cores()
@@ -100,10 +103,9 @@ def main() -> None:
                  f"CTC loss + gradient ({parts} pieces)": ctc_step}
     for fn in parts_fns.values():
         fn(), fn()  # tracing, memory
-    d_in, lstm_flops = m.conv_channels, 0.0
-    for _ in blstms:
-        lstm_flops += 2 * 2.0 * args.batch * out_frames * 4 * m.lstm_units * (d_in + m.lstm_units)
-        d_in = 2 * m.lstm_units
+    # The BiLSTM stack's share of the model's FLOPs: no conv in front (its channels are the stack's input), no classes.
+    lstm_flops = forward_flops_per_frame(dataclasses.replace(m, conv_channels=0), m.conv_channels, 0) \
+        * args.batch * out_frames
     print(f"batch {args.batch} x {args.seconds:g} s; machine: {peak:.0f} GFLOP/s on a 4096^3 float32 matmul")
     seconds = {name: median_seconds(fn, args.repeats) for name, fn in parts_fns.items()}
     for name, sec in seconds.items():

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from benchlib import build_train_model, synthetic_batch  # noqa: E402 - after the path insert
 
+from asr.batch import output_lengths  # noqa: E402
 from asr.config import ModelConfig  # noqa: E402
 from asr.model import forward_flops_per_frame  # noqa: E402
 
@@ -73,7 +74,7 @@ def synthetic_batches(n: int, batch: int, seconds: float, chars_per_second: floa
 
 def train_flops(frames: int, model: ModelConfig) -> float:
     """Training FLOPs of one utterance of `frames` input frames (forward x 3)."""
-    return 3 * forward_flops_per_frame(model, N_FEATS, N_CLASSES) * -(-frames // model.conv_stride)
+    return 3 * forward_flops_per_frame(model, N_FEATS, N_CLASSES) * int(output_lengths(frames, model.conv_stride))
 
 
 def build_baseline(mask: bool = True, ctc: str = "dense") -> Any:
@@ -113,7 +114,7 @@ def build_project(cfg: Any, lstm: str = "auto") -> Any:
 
 def with_stride(batches: list[dict], stride: int) -> list[dict]:
     """The batches with the output lengths of another conv stride."""
-    return [{**b, "out_lens": -(-b["feat_lens"] // stride)} for b in batches]
+    return [{**b, "out_lens": output_lengths(b["feat_lens"], stride).astype(np.int32)} for b in batches]
 
 
 def inputs_without(batches: list[dict], key: str) -> list[dict]:

@@ -4,11 +4,11 @@ training model exactly as `asr train` builds and compiles it. The FLOP estimate 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from asr.batch import output_lengths
 from asr.config import ModelConfig, TrainConfig
 
 
@@ -19,7 +19,7 @@ def synthetic_batch(rng: np.random.Generator, batch: int, frames: int, chars: in
     return {"feats": rng.normal(size=(batch, frames, n_feats)).astype(np.float32),
             "labels": rng.integers(1, n_classes, size=(batch, chars)).astype(np.int32),
             "label_lens": np.full(batch, chars, np.int32),
-            "out_lens": np.full(batch, math.ceil(frames / stride), np.int32),
+            "out_lens": np.full(batch, output_lengths(frames, stride), np.int32),
             "feat_lens": np.full(batch, frames, np.int32)}
 
 

@@ -324,7 +324,8 @@ def listen(
     = False,
     runtime: Annotated[str, typer.Option(help="auto | tf | litert.")] = "auto",
 ) -> None:
-    """Transcribe the microphone: print each utterance as soon as you pause (Ctrl-C stops).
+    """Transcribe the microphone: print each utterance as soon as you pause (Ctrl-C stops after printing the
+    utterance in progress; a second Ctrl-C stops at once).
 
     Needs the `mic` extra: pip install 'asr[mic]' (sounddevice; PortAudio on Linux: apt-get install libportaudio2).
     """

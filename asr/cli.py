@@ -327,7 +327,7 @@ def listen(
     """Transcribe the microphone: print each utterance as soon as you pause (Ctrl-C stops after printing the
     utterance in progress; a second Ctrl-C stops at once).
 
-    Needs the `mic` extra: pip install 'asr[mic]' (sounddevice; PortAudio on Linux: apt-get install libportaudio2).
+    Needs the `mic` extra: pip install 'asr\\[mic]' (sounddevice; PortAudio on Linux: apt-get install libportaudio2).
     """
     from asr.audio import microphone
     from asr.bundle import DEFAULT_MODEL, bundle_dir

@@ -440,6 +440,11 @@ def test_listen_prints_each_utterance(sentences, monkeypatch):
     assert len(lines) == 12 and all(line["path"] == "mic" and line["text"] for line in lines)
 
 
+def test_listen_help_names_the_extra_to_install():
+    result = runner.invoke(app, ["listen", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "pip install 'asr[mic]'" in result.output  # not eaten as Rich markup
+
+
 def test_ctrl_c_in_listen_still_prints_the_utterance_in_progress(sentences, monkeypatch):
     """Ctrl-C while the speaker is mid-sentence ends the recording; that sentence is still printed."""
     import os

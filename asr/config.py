@@ -86,7 +86,8 @@ class TrainConfig:
     clipnorm: float = 5.0  # global gradient-norm clipping (0: off)
     patience: int = 8  # early stopping: epochs without dev CER improvement
     seed: int = 0  # weight init and data order
-    mixed_precision: bool | str = "auto"  # float16 compute, softmax + loss in float32: true | false | auto (on GPU)
+    mixed_precision: bool | str = "auto"  # true: float16 compute (softmax + loss float32) | false | auto: float16
+    # on a GPU, bfloat16 BiLSTM products on a CPU that has them natively (AVX512-BF16/AMX), else float32
     strategy: str = "default"  # default (one device) | mirrored (all local GPUs) | multi_worker (TF_CONFIG)
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often, in minutes (0: at epoch ends only)
     max_skipped_batches: int = 10  # batches with a non-finite loss skipped per epoch before training stops

@@ -74,16 +74,22 @@ def freeze_layers(model: Any, names: str) -> list[str]:
 LSTM_PATHS = ("auto", "keras", "fused")  # how the training step computes the BiLSTM layers (build_training_model)
 
 
-def build_training_model(model: Any, lstm: str = "auto") -> Any:
+def build_training_model(model: Any, lstm: str = "auto", products: str = "float32") -> Any:
     """Wrap the inference model with the Lambda CTC layer: `[feats, labels, label_lens, out_lens]` -> loss `[B, 1]`.
 
     `lstm`: how the train step computes the BiLSTM layers. "keras" calls the layers (cuDNN on a GPU);
     "fused" computes the same function from the same weights with `asr.lstm` (the bench step ~1.5x faster on
     a CPU; the model, its weights, checkpoints and bundles are the same either way); "auto": fused when
-    TensorFlow sees no GPU and the layers compute in float32 (no mixed precision).
+    TensorFlow sees no GPU and the layers compute in float32 (no Keras mixed-precision policy).
+    `products`: the operand type of the fused path's matrix products (`asr.lstm.PRODUCTS`; "bfloat16" is
+    mixed precision on a CPU, `asr.train.training_precision`).
     """
     import keras
 
+    from asr.lstm import PRODUCTS
+
+    if products not in PRODUCTS:
+        raise ValueError(f"products={products!r}; expected one of {PRODUCTS}")
     labels = keras.Input((None,), dtype="int32", name="labels")
     label_lens = keras.Input((), dtype="int32", name="label_lens")
     out_lens = keras.Input((), dtype="int32", name="out_lens")
@@ -94,6 +100,7 @@ def build_training_model(model: Any, lstm: str = "auto") -> Any:
     inputs = {"feats": model.input, "labels": labels, "label_lens": label_lens, "out_lens": out_lens}
     train_model = training_model_class()(inputs, loss, name="asr_train")
     train_model.fused_chain = tuple(layer.name for layer in model.layers[1:]) if _use_fused(model, lstm) else ()
+    train_model.products = products if train_model.fused_chain else "float32"
     if train_model.fused_chain:
         train_model.forward = _cpu_forward
     return train_model
@@ -141,7 +148,8 @@ def compile_training_model(train_model: Any, cfg: TrainConfig, steps_per_epoch: 
 def _cpu_forward(train_model: Any, x: dict) -> Any:
     """The training model's loss `[B, 1]` computed layer by layer along `train_model.fused_chain`, as on a CPU:
 
-    - each BiLSTM by `asr.lstm.bidirectional_lstm`, from its own weights (same function, faster gradient);
+    - each BiLSTM by `asr.lstm.bidirectional_lstm`, from its own weights (same function, faster gradient),
+      its matrix products of `train_model.products` operands;
     - the dropout mask after a BiLSTM drawn before it (same generator, same draw: the layer's own), so the
       random numbers are made beside the BiLSTM's loops rather than after them;
     - the CTC loss in pieces of the batch that run side by side (`asr.ctc.ctc_loss_in_parts`).
@@ -162,7 +170,7 @@ def _cpu_forward(train_model: Any, x: dict) -> Any:
             if isinstance(after, keras.layers.Dropout) and after.rate > 0:
                 shape = tf.concat([tf.shape(h)[:2], [2 * layer.forward_layer.units]], 0)  # [B, T', 2H]
                 masks[k + 1] = keras.random.dropout(tf.ones(shape), after.rate, seed=after.seed_generator)
-            h = bidirectional_lstm(layer, h)
+            h = bidirectional_lstm(layer, h, train_model.products)
         elif k in masks:  # what Dropout computes: x / (1 - rate) where kept, else 0 (h is finite: tanh * sigmoid)
             h = h * masks[k]
         else:

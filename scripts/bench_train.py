@@ -21,7 +21,9 @@ so each part runs in its own subprocess. `--ladder` also measures the steps in b
 time and with the default threads: (a) with the sparse C++ CTC kernel (softmax + `asr.ctc.ctc_batch_loss`),
 then without the Masking layer (right padding + lengths), then the project model at stride 1, 2 and
 `model.conv_stride` (all three with Keras' LSTM layers), then with the BiLSTMs computed by `asr.lstm` (what
-`asr train` does on a CPU); the last step to (b) is the thread setting.
+`asr train` does on a CPU) in float32, then, where the CPU multiplies bfloat16 natively, with bfloat16 products
+(`train.mixed_precision: auto`, `asr.train.training_precision`); the last step to (b) is the thread setting.
+`--set train.mixed_precision=false` measures (b) in float32.
 
 `--peer torch` also trains the same model in plain PyTorch (`scripts/peer_torch.py`, run by `--peer-python`,
 a Python that has torch: never a dependency of this project) right after each (b); `--pairs N` repeats
@@ -187,12 +189,19 @@ def run_part(args: argparse.Namespace, cfg: Any, part: str) -> None:
             strided = inputs_without(with_stride(inputs, stride), "feat_lens")
             measure(f"    project model, stride {stride}", build_project(c, "keras"), strided, 1, steps, audio_s,
                     batch * train_flops(frames, c.model))
-        measure("    + BiLSTM by asr.lstm (CPU path)", build_project(cfg, "fused"), project, 1, steps, audio_s,
+        fp32 = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mixed_precision=False))
+        measure("    + BiLSTM by asr.lstm (CPU path)", build_project(fp32, "fused"), project, 1, steps, audio_s,
                 batch * train_flops(frames, m))
+        fused = build_project(cfg, "fused")
+        if fused.products != "float32":
+            measure(f"    + {fused.products} products (mixed prec.)", fused, project, 1, steps, audio_s,
+                    batch * train_flops(frames, m))
     else:
+        model = build_project(cfg, args.lstm)
         lstm = "" if args.lstm == "auto" else f", {args.lstm} LSTM"
-        measure(f"(b) project ({threads} intra-op threads{lstm})", build_project(cfg, args.lstm), project,
-                args.warmup, args.steps, audio_s, batch * train_flops(frames, m))
+        lstm += "" if model.products == "float32" else f", {model.products} products"
+        measure(f"(b) project ({threads} intra-op threads{lstm})", model, project, args.warmup, args.steps, audio_s,
+                batch * train_flops(frames, m))
 
 
 def matmul_gflops(tf: Any, n: int = 4096, repeats: int = 5) -> float:

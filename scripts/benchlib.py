@@ -25,11 +25,14 @@ def synthetic_batch(rng: np.random.Generator, batch: int, frames: int, chars: in
 
 def build_train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, n_feats: int, n_classes: int,
                       lstm: str = "auto") -> Any:
-    """The training model as `asr train` builds and compiles it (identity CMVN statistics); `lstm` as
+    """The training model as `asr train` builds and compiles it (identity CMVN statistics; the BiLSTM products'
+    precision per `train_cfg.mixed_precision`, as `asr.train.training_precision` resolves it); `lstm` as
     `asr.model.build_training_model` takes it."""
     from asr.model import build_model, build_training_model, compile_training_model
+    from asr.train import training_precision
 
     model = build_model(model_cfg, n_feats, n_classes, [0.0] * n_feats, [1.0] * n_feats)
-    train_model = build_training_model(model, lstm)
+    products = "bfloat16" if training_precision(train_cfg.mixed_precision) == "bfloat16" else "float32"
+    train_model = build_training_model(model, lstm, products)
     compile_training_model(train_model, train_cfg, steps_per_epoch=100)
     return train_model

@@ -58,6 +58,29 @@ def test_forward_and_gradients_match_keras(batch, steps, d_in, units):
         assert_close(got, want, f"gradient of {name}")
 
 
+BF16_TOL = 3e-2  # bfloat16 operands keep 8 significant bits (relative rounding 2^-9 ~ 0.2 %) over few sums
+
+
+def test_bfloat16_products_compute_the_same_function_in_mixed_precision():
+    """products="bfloat16": the output and every gradient within bfloat16 rounding of Keras' float32 layer, and
+    really rounded (not the float32 path under another name); the results are float32."""
+    layer = blstm(16, 8)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 19, 8)).astype(np.float32)
+    r = tf.constant(rng.normal(size=(4, 19, 32)).astype(np.float32))
+    y_keras, g_keras = forward_and_gradients(lambda v: layer(v), layer, x, r)
+    y_low, g_low = forward_and_gradients(lambda v: bidirectional_lstm(layer, v, "bfloat16"), layer, x, r)
+    assert y_low.dtype == tf.float32 and all(g.dtype == tf.float32 for g in g_low)
+    names = ["output", "gradient of x"] + [f"gradient of {v.path}" for v in layer.trainable_variables]
+    for name, got, want in zip(names, [y_low, *g_low], [y_keras, *g_keras], strict=True):
+        got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got, want, rtol=0, atol=BF16_TOL * scale, err_msg=name)
+        assert np.abs(got - want).max() > TOL * scale, f"{name}: no bfloat16 rounding at all"
+    with pytest.raises(ValueError, match="products='float16'"):
+        bidirectional_lstm(layer, x, "float16")
+
+
 def test_right_padded_batches_match_keras():
     """Training batches are right-padded without a mask: the backward direction runs through the padding first,
     in Keras and here alike (the padded frames' outputs are never scored by CTC, but they feed the real ones)."""

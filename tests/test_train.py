@@ -447,15 +447,50 @@ def test_mixed_precision_training_writes_a_float32_bundle(tiny_prepared, tmp_pat
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
 
 
+def test_bfloat16_products_on_a_cpu_train_and_write_a_float32_bundle(tiny_prepared, tmp_path, capsys, monkeypatch):
+    """auto on a CPU with native bfloat16 (faked here: the products work anywhere, only slower): the train step's
+    BiLSTM products are bfloat16, the run says so, learns, and its bundle is the same float32 model."""
+    import asr.train
+    from asr.bundle import load_bundle
+
+    monkeypatch.setattr(asr.train, "native_bfloat16", lambda: True)
+    bundle = train(run_config(tiny_prepared, tmp_path / "run", "train.epochs=2"), verbose=0)
+    assert "; float32 with bfloat16 BiLSTM products;" in capsys.readouterr().out
+    losses = [float(row["loss"]) for row in read_history(tmp_path / "run" / "log.csv")]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    model = load_bundle(bundle).model
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path, monkeypatch):
+    from asr.runtime import native_bfloat16
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n")
+    assert not native_bfloat16(str(cpuinfo))  # AVX-512 without its bfloat16 extension
+    for flag in ("avx512_bf16", "amx_bf16"):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu avx512f {flag} avx512_vnni\n")
+        assert native_bfloat16(str(cpuinfo))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN off: TensorFlow's own kernels emulate bfloat16
+    assert not native_bfloat16(str(cpuinfo))
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert not native_bfloat16(str(tmp_path / "missing"))  # no /proc/cpuinfo (macOS, Windows)
+
+
 def test_mixed_precision_setting(monkeypatch):
-    from asr.train import use_mixed_precision
+    import asr.train
+    from asr.train import training_precision
 
     devices = {"GPU": [], "CPU": ["cpu:0"]}  # what TensorFlow sees, faked: a CPU-only machine, then one with a GPU
     monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: devices.get(kind, []))
-    assert use_mixed_precision("auto") is False
+    for native, want in ((False, "float32"), (True, "bfloat16")):  # a CPU without, then with bfloat16 products
+        monkeypatch.setattr(asr.train, "native_bfloat16", lambda native=native: native)
+        assert training_precision("auto") == want
+        assert training_precision(False) == "float32" and training_precision(True) == "mixed_float16"
     devices["GPU"] = ["gpu:0"]
-    assert use_mixed_precision("auto") is True
-    assert use_mixed_precision(True) and not use_mixed_precision(False)
+    assert training_precision("auto") == "mixed_float16"  # cuDNN's LSTM, as before: no change on a GPU
+    assert training_precision(False) == "float32"
     for bad in ("train.mixed_precision=gpu", "train.strategy=horovod", "train.tempo_perturb=0.7", "train.vtlp=0.5"):
         with pytest.raises(AsrError, match=bad.split("=")[0]):
             load_config(None, [bad])

@@ -4,7 +4,8 @@
 
 Times (median of --repeats, seconds, one intra-op thread per op as `asr train` sets it on a CPU): the whole
 `train_on_batch` step; the two BiLSTM layers' forward and backward as the CPU train step computes them
-(`asr.lstm`), with their share of the machine's matmul speed; their forward alone; the CTC loss and its gradient
+(`asr.lstm`, with the step's products: bfloat16 where `train.mixed_precision: auto` picks it), with their share
+of the machine's float32 matmul speed; their forward alone; the CTC loss and its gradient
 as the step computes it (`asr.ctc.ctc_loss_in_parts`). The rest of the step (conv, dropout, softmax, Adam, the
 finiteness guard) is what remains.
 """
@@ -82,7 +83,7 @@ def main() -> None:
     def lstms() -> Any:
         h = x
         for layer in blstms:
-            h = bidirectional_lstm(layer, h)
+            h = bidirectional_lstm(layer, h, train_model.products)
         return h
 
     @tf.function
@@ -106,7 +107,8 @@ def main() -> None:
     # The BiLSTM stack's share of the model's FLOPs: no conv in front (its channels are the stack's input), no classes.
     lstm_flops = forward_flops_per_frame(dataclasses.replace(m, conv_channels=0), m.conv_channels, 0) \
         * args.batch * out_frames
-    print(f"batch {args.batch} x {args.seconds:g} s; machine: {peak:.0f} GFLOP/s on a 4096^3 float32 matmul")
+    print(f"batch {args.batch} x {args.seconds:g} s; BiLSTM products {train_model.products}; machine: {peak:.0f} "
+          "GFLOP/s on a 4096^3 float32 matmul")
     seconds = {name: median_seconds(fn, args.repeats) for name, fn in parts_fns.items()}
     for name, sec in seconds.items():
         line = f"{name:<36} {sec:6.3f} s"

@@ -320,7 +320,7 @@ def run_peer(args: argparse.Namespace, cfg: Any) -> dict | None:
             "--classes", str(N_CLASSES), "--conv-channels", str(m.conv_channels), "--conv-kernel", str(m.conv_kernel),
             "--conv-stride", str(m.conv_stride), "--units", str(m.lstm_units), "--layers", str(m.lstm_layers),
             "--dropout", str(m.dropout), "--clipnorm", str(cfg.train.clipnorm), "--warmup", str(args.warmup),
-            "--steps", str(args.steps), "--threads", str(args.peer_threads)]
+            "--steps", str(args.steps), "--threads", str(args.peer_threads), *(["--bf16"] if args.peer_bf16 else [])]
     return _run_results(argv, "peer torch", env=_peer_env())[0]
 
 
@@ -368,6 +368,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--peer", choices=("torch",), help="also train the same model in plain PyTorch")
     parser.add_argument("--peer-python", help="a Python that can import torch (default: this one)")
     parser.add_argument("--peer-threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--peer-bf16", action="store_true",
+                        help="the peer in mixed precision (torch.autocast bfloat16), like (b)'s bfloat16 products")
     parser.add_argument("--pairs", type=int, default=1, help="rounds of (b) then the peer, back to back")
     parser.add_argument("--pipeline-config", default=str(REPO / "recipes" / "synth" / "cpu.yaml"),
                         help="config whose train settings (augmentation, batch size) the input pipeline runs with")

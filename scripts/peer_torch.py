@@ -7,6 +7,8 @@ torch is never a dependency of this project: install it in a virtual environment
 (`python3 -m venv /tmp/torchpeer && /tmp/torchpeer/bin/pip install torch`). The model is the project's
 (`asr.model.build_model`) layer for layer: Conv1D (same padding, stride) + ReLU -> dropout -> N x BiLSTM,
 each followed by dropout -> Linear -> log-softmax; `F.ctc_loss` (blank 0); Adam with global-norm clipping.
+`--bf16` runs the forward under `torch.autocast("cpu", dtype=torch.bfloat16)` (log-softmax and loss float32):
+the like-for-like peer of the project's bfloat16 products (`train.mixed_precision: auto` on such a CPU).
 Inputs: one synthetic batch of full-length utterances, as in bench_train.py. It prints one `RESULT {json}`
 line: seconds per step, audio-s per wall-s and per CPU-s (all threads' process time), with torch's default
 thread count unless `--threads` says otherwise (bench_train.py runs it with OMP_WAIT_POLICY=PASSIVE unless the
@@ -38,6 +40,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="mixed precision: the forward under torch.autocast('cpu', bfloat16), log-softmax float32")
     args = parser.parse_args()
 
     import torch
@@ -54,7 +58,9 @@ def main() -> None:
     label_lens = torch.full((args.batch,), chars)
 
     def step() -> float:
-        log_probs = model(feats).transpose(0, 1)  # [B, T', V] -> [T', B, V]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(feats)
+        log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # [B, T', V] -> [T', B, V]
         loss = torch.nn.functional.ctc_loss(log_probs, labels, out_lens, label_lens, blank=0, reduction="sum")
         optimizer.zero_grad()
         loss.backward()
@@ -73,13 +79,15 @@ def main() -> None:
     sec, cpu = (time.perf_counter() - start) / args.steps, (time.process_time() - cpu_start) / args.steps
     audio = args.batch * args.seconds
     wait = os.environ.get("OMP_WAIT_POLICY", "default wait")
-    print("RESULT " + json.dumps({"name": f"plain PyTorch {torch.__version__} ({torch.get_num_threads()} thr, {wait})",
+    precision = ", bf16 autocast" if args.bf16 else ""
+    name = f"plain PyTorch {torch.__version__} ({torch.get_num_threads()} thr, {wait}{precision})"
+    print("RESULT " + json.dumps({"name": name,
                                   "sec": sec, "speed": audio / sec, "cpu_speed": audio / cpu, "loss": loss}),
           flush=True)
 
 
 def build(args: argparse.Namespace, torch):  # noqa: ANN001 - torch is imported by main
-    """conv -> dropout -> BiLSTM stack (dropout after each layer) -> Linear -> log-softmax, batch-first."""
+    """conv -> dropout -> BiLSTM stack (dropout after each layer) -> Linear (logits), batch-first."""
     nn = torch.nn
 
     class Model(nn.Module):
@@ -98,7 +106,7 @@ def build(args: argparse.Namespace, torch):  # noqa: ANN001 - torch is imported 
             x = self.drop(x)
             for lstm in self.lstms:
                 x = self.drop(lstm(x)[0])
-            return self.out(x).log_softmax(-1)
+            return self.out(x)  # logits: log-softmax in float32 in the step
 
     return Model()
 

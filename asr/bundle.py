@@ -5,7 +5,7 @@
       config.yaml   features, text and model sections used to train it
       vocab.json    characters; class 0 is the CTC blank
       stats.json    the train-set CMVN statistics (also baked into the model's first layer)
-      train.json    provenance: data dir, epochs, best dev CER
+      train.json    provenance: data dir, epochs, best dev CER, training precision
 
 Loading never executes code from the bundle: YAML via `yaml.safe_load`, Keras with `safe_mode=True`.
 """

@@ -228,7 +228,7 @@ def _bundle_model(run: Run) -> Any:
 def _save_best(run: Run, epoch: int, scores: dict) -> None:
     d = run.data
     info = {"data_dir": str(d.dir), "epoch": epoch, "dev_cer": scores["cer"], "dev_wer": scores["wer"],
-            "data": data_info(d, run.source.rows)}
+            "precision": _precision_name(run), "data": data_info(d, run.source.rows)}
     if run.parent is not None:
         info["parent"] = run.parent.info()
     save_bundle(run.out / BUNDLE_DIR, _bundle_model(run), d.features, d.text, run.cfg.model, d.vocab, d.stats, info)

@@ -442,6 +442,7 @@ def test_mixed_precision_training_writes_a_float32_bundle(tiny_prepared, tmp_pat
     bundle = train(run_config(tiny_prepared, tmp_path / "run", "train.epochs=1", "train.mixed_precision=true"),
                    verbose=0)
     assert "; mixed_float16;" in capsys.readouterr().out
+    assert json.loads((bundle / "train.json").read_text())["precision"] == "mixed_float16"
     assert keras.mixed_precision.global_policy().name == policy  # restored for whatever the process does next
     model = load_bundle(bundle).model  # float16 layers would be slow (or unsupported) where the bundle is used
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
@@ -458,6 +459,7 @@ def test_bfloat16_products_on_a_cpu_train_and_write_a_float32_bundle(tiny_prepar
     assert "; float32 with bfloat16 BiLSTM products;" in capsys.readouterr().out
     losses = [float(row["loss"]) for row in read_history(tmp_path / "run" / "log.csv")]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert json.loads((bundle / "train.json").read_text())["precision"] == "float32 with bfloat16 BiLSTM products"
     model = load_bundle(bundle).model
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
 

@@ -464,22 +464,6 @@ def test_bfloat16_products_on_a_cpu_train_and_write_a_float32_bundle(tiny_prepar
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
 
 
-def test_native_bfloat16_reads_the_cpu_flags(tmp_path, monkeypatch):
-    from asr.runtime import native_bfloat16
-
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n")
-    assert not native_bfloat16(str(cpuinfo))  # AVX-512 without its bfloat16 extension
-    for flag in ("avx512_bf16", "amx_bf16"):
-        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu avx512f {flag} avx512_vnni\n")
-        assert native_bfloat16(str(cpuinfo))
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN off: TensorFlow's own kernels emulate bfloat16
-    assert not native_bfloat16(str(cpuinfo))
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
-    assert not native_bfloat16(str(tmp_path / "missing"))  # no /proc/cpuinfo (macOS, Windows)
-
-
 def test_mixed_precision_setting(monkeypatch):
     import asr.train
     from asr.train import training_precision

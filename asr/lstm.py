@@ -37,6 +37,13 @@ from typing import Any
 PRODUCTS = ("float32", "bfloat16")  # the operand type of the matrix products (`bidirectional_lstm`)
 
 
+def check_products(products: str) -> str:
+    """`products` if it is one of PRODUCTS, else ValueError naming the choices."""
+    if products not in PRODUCTS:
+        raise ValueError(f"products={products!r}; expected one of {PRODUCTS}")
+    return products
+
+
 def supports(layer: Any) -> bool:
     """True when `layer` is a `Bidirectional(LSTM)` whose computation `bidirectional_lstm` reproduces."""
     import keras
@@ -77,8 +84,7 @@ def lstm_sequence(xt: Any, kernel: Any, recurrent_kernel: Any, bias: Any, revers
     type of the matrix products (PRODUCTS)."""
     import tensorflow as tf
 
-    if products not in PRODUCTS:
-        raise ValueError(f"products={products!r}; expected one of {PRODUCTS}")
+    check_products(products)
 
     def ifoc(w: Any) -> Any:  # gate columns (i, f, c, o) -> (i, f, o, c): the three sigmoid gates side by side
         i, f, c, o = tf.split(tf.convert_to_tensor(w), 4, axis=-1)
@@ -94,16 +100,15 @@ def _make_sequence_fn(reverse: bool, products: str) -> Any:
 
     low = tf.as_dtype(products)
 
-    def mm(a: Any, b: Any, **kwargs: Any) -> Any:  # a @ b of `low` operands, a float32 result
-        return tf.cast(tf.matmul(tf.cast(a, low), b, **kwargs), tf.float32) if low != tf.float32 \
-            else tf.matmul(a, b, **kwargs)
+    def mm(a: Any, b: Any, **kwargs: Any) -> Any:  # a @ b of `low` operands, a float32 result (tf.cast to a
+        return tf.cast(tf.matmul(tf.cast(a, low), b, **kwargs), tf.float32)  # tensor's own type adds no op)
 
     @tf.custom_gradient
     def sequence(xt: Any, w: Any, u: Any, b: Any) -> Any:
         n_steps, batch = tf.shape(xt)[0], tf.shape(xt)[1]
         d, h = w.shape[0], u.shape[0]
         x2 = tf.reshape(xt, [-1, d])  # [T, B, D] -> [T*B, D]
-        x2, w_low, u_low = (tf.cast(v, low) for v in (x2, w, u))  # operands cast once (no-ops in float32)
+        x2, w_low, u_low = (tf.cast(v, low) for v in (x2, w, u))  # operands cast once (in float32, no op)
         z = tf.reshape(mm(x2, w_low) + b, [n_steps, batch, 4 * h])  # every step's input projection at once
         zeros = tf.zeros([batch, h])
         first, step = (n_steps - 1, -1) if reverse else (0, 1)

@@ -67,7 +67,8 @@ from asr.runlog import LOG_FILE, PLOT_FILE, TENSORBOARD_DIR, RunLog, read_histor
 from asr.runtime import available_cores, native_bfloat16
 
 BUNDLE_DIR = "bundle"
-__all__ = ["train", "score_split", "read_history", "intra_op_threads", "training_precision"]
+__all__ = ["train", "score_split", "read_history", "intra_op_threads", "training_precision",
+           "bilstm_products"]
 
 
 @dataclass
@@ -114,6 +115,11 @@ def training_precision(setting: bool | str) -> str:
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     return "bfloat16" if native_bfloat16() else "float32"
+
+
+def bilstm_products(precision: str) -> str:
+    """The operand type of the CPU train step's BiLSTM products (`asr.lstm.PRODUCTS`) at a `training_precision`."""
+    return "bfloat16" if precision == "bfloat16" else "float32"
 
 
 def intra_op_threads(threads: int) -> int:
@@ -193,7 +199,7 @@ def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume:
         if start is not None:
             init_weights(model, start, cfg.train.reset_output)
         freeze_layers(model, cfg.train.freeze)
-        train_model = build_training_model(model, products="bfloat16" if precision == "bfloat16" else "float32")
+        train_model = build_training_model(model, products=bilstm_products(precision))
         compile_training_model(train_model, cfg.train, len(source))
         if resume:
             state.update(load_checkpoint(out, train_model, order))

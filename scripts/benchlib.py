@@ -29,10 +29,10 @@ def build_train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, n_feats: i
     precision per `train_cfg.mixed_precision`, as `asr.train.training_precision` resolves it); `lstm` as
     `asr.model.build_training_model` takes it."""
     from asr.model import build_model, build_training_model, compile_training_model
-    from asr.train import training_precision
+    from asr.train import bilstm_products, training_precision
 
     model = build_model(model_cfg, n_feats, n_classes, [0.0] * n_feats, [1.0] * n_feats)
-    products = "bfloat16" if training_precision(train_cfg.mixed_precision) == "bfloat16" else "float32"
+    products = bilstm_products(training_precision(train_cfg.mixed_precision))
     train_model = build_training_model(model, lstm, products)
     compile_training_model(train_model, train_cfg, steps_per_epoch=100)
     return train_model

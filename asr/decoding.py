@@ -28,6 +28,11 @@ from asr.text import BLANK_INDEX
 LM_BEAM_WIDTH = 32  # beam used with a language model when decode.beam_width is 1
 
 
+def search_width(beam_width: int, lm_path: str) -> int:
+    """The beam a decode really searches: `beam_width`, or LM_BEAM_WIDTH for an LM asked for with width 1."""
+    return LM_BEAM_WIDTH if lm_path and beam_width == 1 else beam_width  # an LM needs a beam to choose from
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """One decoded label sequence."""
@@ -192,8 +197,7 @@ class Decoder:
             from asr.lm import LmDecoder
             from asr.text import Vocabulary
 
-            width = beam_width if beam_width > 1 else LM_BEAM_WIDTH  # an LM needs a beam to choose from
-            self.lm = LmDecoder(Vocabulary(chars), lm_path, lm_alpha, lm_beta, width)
+            self.lm = LmDecoder(Vocabulary(chars), lm_path, lm_alpha, lm_beta, search_width(beam_width, lm_path))
 
     @classmethod
     def from_config(cls, cfg: DecodeConfig, chars: tuple[str, ...]) -> Decoder:

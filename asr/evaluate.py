@@ -24,7 +24,7 @@ from typing import Any
 from asr.bundle import Bundle
 from asr.config import DecodeConfig
 from asr.data import PreparedData
-from asr.decoding import Decoder
+from asr.decoding import Decoder, search_width
 from asr.errors import AsrError
 from asr.files import write_jsonl, write_text
 from asr.inference import Predictor
@@ -188,7 +188,8 @@ def _report(bundle: Bundle, rows: list[dict], hyps: list[str], timing: dict, dec
     audio = sum(float(r["duration"] or 0.0) for r in rows)
     busy = timing.get("total_seconds") or timing["forward_seconds"] + timing["decode_seconds"]
     return {"cer": rates["cer"], "wer": rates["wer"], "n_utts": len(rows), "split": split, "subset": subset,
-            "beam_width": decode.beam_width, "lm": decode.lm_path or None, "model": str(bundle.path), "data": source,
+            "beam_width": search_width(decode.beam_width, decode.lm_path), "lm": decode.lm_path or None,
+            "model": str(bundle.path), "data": source,
             "audio_seconds": round(audio, 2), "decode_x_realtime": round(audio / max(busy, 1e-9), 1), **timing,
             "chars": rates["chars"], "words": rates["words"], "n_skipped": len(skipped), "skipped": skipped,
             "worst": worst(utts, n_worst), "utterances": utts}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from asr.config import DecodeConfig
-from asr.decoding import Decoder, beam_search, char_spans, greedy_search, word_spans
+from asr.decoding import LM_BEAM_WIDTH, Decoder, beam_search, char_spans, greedy_search, search_width, word_spans
 from asr.errors import AsrError
 
 HAS_LM = all(importlib.util.find_spec(m) for m in ("pyctcdecode", "kenlm", "arpabo"))
@@ -91,6 +91,11 @@ def test_decoder_text_matches_words():
         text, words = Decoder(chars, beam_width=width)(probs)
         assert " ".join(w.text for w in words) == " ".join(text.split())
         assert all(0 <= w.start < w.end <= 40 and 0 <= w.confidence <= 1 for w in words)
+
+
+def test_an_lm_asked_for_at_width_1_searches_a_beam():
+    assert search_width(1, "lm.arpa") == LM_BEAM_WIDTH > 1
+    assert (search_width(1, ""), search_width(8, ""), search_width(8, "lm.arpa")) == (1, 8, 8)
 
 
 def test_decoder_rejects_bad_beam_width():

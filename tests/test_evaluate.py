@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import shutil
 
@@ -76,6 +77,20 @@ def test_prepared_report(bundle, tiny_prepared):
     assert word_errors == report["words"]["errors"]
     assert report["wer"] == pytest.approx(report["words"]["errors"] / report["words"]["ref_len"])
     json.dumps(report)  # the report is plain JSON
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("pyctcdecode", "kenlm", "arpabo")),
+                    reason="LM extra not installed (pip install '.[lm]')")
+def test_report_names_the_beam_an_lm_searched(bundle, tiny_prepared, tmp_path):
+    """`--lm` with the default width 1 searches LM_BEAM_WIDTH hypotheses; the report says so, not 1."""
+    from asr.config import DecodeConfig
+    from asr.decoding import LM_BEAM_WIDTH
+    from asr.evaluate import evaluate
+    from asr.lm import build_lm_from_data
+
+    lm = build_lm_from_data(tiny_prepared, tmp_path / "lm.arpa", 2)
+    report = evaluate(bundle, tiny_prepared, "test", decode=DecodeConfig(lm_path=str(lm)))
+    assert report["beam_width"] == LM_BEAM_WIDTH and report["lm"] == str(lm)
 
 
 def test_raw_corpus_scores_like_prepared_data(bundle, tiny_prepared, tiny_corpus, capsys):

@@ -102,6 +102,8 @@ class TrainConfig:
     init: str = ""  # fine-tune: start from this bundle (path or bundled name): its architecture, weights, CMVN
     freeze: str = ""  # comma-separated layer names kept fixed, e.g. "cmvn,conv,blstm0" (layers: `asr train` prints)
     reset_output: bool = False  # with `init`: re-initialise the whole output layer instead of keeping known rows
+    refit: bool = False  # after early stopping on dev, train again from the start on train + dev for the best
+    # epoch count; that model is the bundle (OUT/select/ keeps the run that chose the count). ~2x the time
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,14 @@ def plot_history(history: Sequence[dict], path: str | Path) -> None:
     ax_loss, ax_cer = fig.subplots(1, 2)
     ax_loss.plot(epochs, [float(h["loss"]) for h in history], marker=".", label="train")
     ax_loss.set(xlabel="epoch", ylabel="CTC loss per utterance", yscale="log", title="training loss")
-    ax_cer.plot(epochs, [100 * float(h["dev_cer"]) for h in history], marker=".", color="tab:orange")
-    best = min(history, key=lambda h: float(h["dev_cer"]))
-    ax_cer.axvline(int(best["epoch"]), color="grey", linestyle=":", label=f"best: epoch {best['epoch']}")
-    ax_cer.set(xlabel="epoch", ylabel="CER (%)", title="dev CER")
-    ax_cer.legend()
+    scored = [h for h in history if h.get("dev_cer") not in ("", None)]  # a refit trains on dev: no dev score
+    ax_cer.plot([int(h["epoch"]) for h in scored], [100 * float(h["dev_cer"]) for h in scored], marker=".",
+                color="tab:orange")
+    if scored:
+        best = min(scored, key=lambda h: float(h["dev_cer"]))
+        ax_cer.axvline(int(best["epoch"]), color="grey", linestyle=":", label=f"best: epoch {best['epoch']}")
+        ax_cer.legend()
+    ax_cer.set(xlabel="epoch", ylabel="CER (%)", title="dev CER" if scored else "dev CER: none (trained on dev)")
     for ax in (ax_loss, ax_cer):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -59,7 +59,7 @@ class TensorBoardScalars:
         import tensorflow as tf
 
         with self.writer.as_default():
-            for key in SCALARS:
+            for key in (k for k in SCALARS if row[k] != ""):  # "": not measured (a refit has no dev score)
                 tf.summary.write(f"epoch/{key}", tf.constant(float(row[key])), step=int(row["epoch"]),
                                  metadata=self.meta)
         self.writer.flush()

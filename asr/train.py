@@ -13,7 +13,15 @@ Run directory (`train.out_dir`; under `train.strategy=multi_worker` only worker 
     checkpoint/     weights, optimizer state, progress, every epoch and every `train.checkpoint_minutes`
                     (asr/checkpoint.py): `--resume` loses at most that much work
     bundle/         best model so far by dev CER (atomic): what eval and transcribe load
+    select/         with `train.refit`: the run on train alone whose best epoch by dev CER sets how many epochs
+                    the final model trains on train + dev (a run directory like this one)
     .lock           held while `asr train` runs (asr/lock.py): a second run into the same folder is refused
+
+`train.refit` (the fine-tuning preset's choice): with minutes of speech, a tenth held out to choose the epoch
+is a tenth less to learn from. So the run first trains on train alone into `select/`, choosing the epoch by dev
+CER as any run does; then it trains again from the same start on train + dev for that many epochs (the learning
+rate schedule ending there) and keeps the last epoch. Nothing is selected on data the model trained on; the
+bundle's `train.json` gives the dev CER of the selection run, which is the estimate for the final model.
 
 A folder that holds a checkpoint or a bundle is continued with `--resume`, replaced with `--overwrite`
 (which deletes them and the logs first), and otherwise refused: one run never mixes into another.
@@ -29,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +58,7 @@ from asr.data import BatchSource, PreparedData, make_dataset
 from asr.decoding import Decoder
 from asr.distribute import Cluster, any_worker, distribute_dataset, is_chief, make_cluster
 from asr.errors import AsrError
-from asr.files import remove, write_text
+from asr.files import read_json, remove, write_text
 from asr.finetune import Parent, check_architecture, check_data, init_weights, layer_weights, read_parent
 from asr.inference import TFLITE_FILE, Predictor
 from asr.lock import lock_dir
@@ -67,6 +75,7 @@ from asr.runlog import LOG_FILE, PLOT_FILE, TENSORBOARD_DIR, RunLog, read_histor
 from asr.runtime import available_cores, native_bfloat16
 
 BUNDLE_DIR = "bundle"
+SELECT_DIR = "select"  # train.refit: the run on train alone that chooses the epoch count
 __all__ = ["train", "score_split", "read_history", "intra_op_threads", "training_precision",
            "bilstm_products"]
 
@@ -86,6 +95,7 @@ class Run:
     history: list[dict]  # rows of log.csv
     dev_rows: list[dict]  # what selects the best model: the dev split, or train rows held out from training
     parent: Parent | None  # fine-tuning: the bundle the weights started from
+    refit: dict | None = None  # train.refit's second run (train + dev, no selection): the selection it follows
 
 
 def score_split(predictor: Predictor, data: PreparedData, rows: list[dict]) -> dict:
@@ -176,15 +186,16 @@ def split_dev(data: PreparedData) -> tuple[list[dict], list[dict]]:
 HOLD_OUT_EVERY = 10  # without a dev split, every 10th train utterance selects the model instead
 
 
-def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume: bool, parent: Parent | None) -> Run:
-    """Build and compile the models under the strategy; start from the parent bundle, or from the checkpoint
-    when resuming."""
+def _setup(cfg: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path, cluster: Cluster,
+           resume: bool, parent: Parent | None, refit: dict | None) -> Run:
+    """Build and compile the models under the strategy for (train, dev) `rows` (`refit`: on both, no dev); start
+    from the parent bundle, or from the checkpoint when resuming."""
     import keras
 
     keras.utils.set_random_seed(cfg.train.seed)
     precision = training_precision(cfg.train.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed_float16" else "float32")
-    train_rows, dev_rows = split_dev(data)
+    train_rows, dev_rows = (rows[0] + rows[1], []) if refit is not None else rows
     source = BatchSource(data, "train", cfg.train.batch_size, cfg.model.conv_stride, cfg.train.seed,
                          Augmentation.from_config(cfg.train, data.features), min_batch=cluster.num_replicas,
                          rows=train_rows)
@@ -204,7 +215,7 @@ def _setup(cfg: Config, data: PreparedData, out: Path, cluster: Cluster, resume:
         if resume:
             state.update(load_checkpoint(out, train_model, order))
     history = [h for h in read_history(out / LOG_FILE) if int(h["epoch"]) <= state["epoch"]] if resume else []
-    return Run(cfg, data, out, cluster, model, train_model, source, state, history, dev_rows, parent)
+    return Run(cfg, data, out, cluster, model, train_model, source, state, history, dev_rows, parent, refit)
 
 
 def _parent_weights(parent: Parent) -> dict[str, list]:
@@ -231,10 +242,13 @@ def _bundle_model(run: Run) -> Any:
     return model
 
 
-def _save_best(run: Run, epoch: int, scores: dict) -> None:
+def _save_bundle(run: Run, epoch: int, scores: dict) -> None:
+    """Write the bundle of `epoch`, its `train.json` giving the dev `scores` (cer, wer) that chose it."""
     d = run.data
     info = {"data_dir": str(d.dir), "epoch": epoch, "dev_cer": scores["cer"], "dev_wer": scores["wer"],
             "precision": _precision_name(run), "data": data_info(d, run.source.rows)}
+    if run.refit is not None:
+        info["refit"] = run.refit
     if run.parent is not None:
         info["parent"] = run.parent.info()
     save_bundle(run.out / BUNDLE_DIR, _bundle_model(run), d.features, d.text, run.cfg.model, d.vocab, d.stats, info)
@@ -304,16 +318,20 @@ class EpochBook:
         logs.update(audio_s_per_s=self.audio / seconds, skipped=self.skipped, seconds=seconds,
                     lr=float(keras.ops.convert_to_numpy(train_model.optimizer.learning_rate)))
         resumed_at = self.offset  # for log.csv only: the progress line need not show it
-        scores = score_split(self.predictor, self.run.data, self.dev_rows)
-        logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
-        state = self.run.state
+        state, refit = self.run.state, self.run.refit
         state.update(epoch=epoch + 1, batch=0)
-        if scores["cer"] < state["best_cer"]:
-            state.update(best_cer=scores["cer"], best_epoch=epoch + 1, wait=0)
-            if self.chief:
-                _save_best(self.run, epoch + 1, scores)
+        if refit is not None:  # trained on dev too: nothing to select on; the last epoch is the model
+            if self.chief and epoch + 1 == self.run.cfg.train.epochs:
+                _save_bundle(self.run, epoch + 1, {"cer": refit["dev_cer"], "wer": refit["dev_wer"]})
         else:
-            state["wait"] += 1
+            scores = score_split(self.predictor, self.run.data, self.dev_rows)
+            logs["dev_cer"], logs["dev_wer"] = scores["cer"], scores["wer"]
+            if scores["cer"] < state["best_cer"]:
+                state.update(best_cer=scores["cer"], best_epoch=epoch + 1, wait=0)
+                if self.chief:
+                    _save_bundle(self.run, epoch + 1, scores)
+            else:
+                state["wait"] += 1
         self.stopped = any_worker(self.run.cluster, state["wait"] >= self.run.cfg.train.patience)
         self.offset = 0
         if self.chief and self.log is not None:
@@ -387,8 +405,11 @@ def _summary(run: Run) -> str:
     start = f"fine-tuning {run.parent.name}" if run.parent is not None else "random weights"
     frozen = f" (frozen: {run.cfg.train.freeze})" if run.cfg.train.freeze else ""
     layers = ", ".join(weight_layers(run.model))
+    rows = (f"{len(run.source.rows)} train + dev utterances, {run.cfg.train.epochs} epochs (refit: the best epoch "
+            f"count of {run.refit['selected_by']})" if run.refit is not None
+            else f"{len(run.source.rows)} train utterances, {len(run.dev_rows)} dev")
     return (f"model: {count_params(run.model):,} trainable parameters, {start}; layers {layers}{frozen}; "
-            f"{len(run.source.rows)} train utterances, {len(run.dev_rows)} dev; {len(run.source)} "
+            f"{rows}; {len(run.source)} "
             f"batches/epoch; strategy {c.name} ({c.num_replicas} replicas, {c.num_workers} workers); "
             f"{_precision_name(run)}; {threads} intra-op threads; starting at {where}")
 
@@ -424,12 +445,14 @@ def train(cfg: Config, resume: bool = False, verbose: int = 2, overwrite: bool =
         if chief and overwrite:
             _clear_run(out)
         elif chief:  # before the other workers (if any) can read the checkpoint
-            for name in RESULTS:
-                recover_dir(out / name)
+            for run_dir in (out, out / SELECT_DIR):
+                for name in RESULTS:
+                    recover_dir(run_dir / name)
         return _train(cfg, data, parent, out, resume, verbose)
 
 
-RESULTS = (CHECKPOINT_DIR, BUNDLE_DIR)  # what a run leaves: a new run continues (--resume) or replaces them only
+# What a run leaves: a new run continues (--resume) or replaces them only
+RESULTS = (CHECKPOINT_DIR, BUNDLE_DIR, SELECT_DIR)
 RUN_FILES = (*RESULTS, LOG_FILE, PLOT_FILE, TENSORBOARD_DIR)  # what --overwrite deletes (config.yaml is rewritten)
 
 
@@ -443,7 +466,7 @@ def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> Non
     if resume and overwrite:
         raise AsrError("--resume continues the run in --out, --overwrite replaces it: give one of them")
     found = _results(out)
-    if resume and CHECKPOINT_DIR not in found:
+    if resume and CHECKPOINT_DIR not in found + _results(out / SELECT_DIR):
         hint = "train afresh with --overwrite" if found else "start without --resume"
         raise AsrError(f"--resume: no checkpoint in {out}; {hint}")
     if resume:
@@ -473,7 +496,8 @@ def _clear_run(out: Path) -> None:
 
 
 def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, resume: bool, verbose: int) -> Path:
-    """`train` once the run directory is checked (and locked)."""
+    """`train` once the run directory is checked (and locked): one run, or with `train.refit` the selection run
+    into OUT/select and then the refit into OUT."""
     import keras
 
     from asr.runtime import import_tensorflow
@@ -482,19 +506,43 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
     _set_threads(cfg.train.threads)  # before anything starts TensorFlow's runtime
     cluster = make_cluster(cfg.train.strategy)
     policy = keras.mixed_precision.global_policy()
+    rows = split_dev(data)
     try:
-        run = _setup(cfg, data, out, cluster, resume, parent)
-        if cluster.is_chief:  # after the checkpoint loaded: a refused --resume leaves the run's config as it was
-            write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg)))
-            print(_summary(run), flush=True)
-        _fit(run, verbose if cluster.is_chief else 0)
+        if not cfg.train.refit:
+            _run(cfg, cfg, data, rows, out, cluster, resume, parent, None, verbose)
+        else:
+            select = out / SELECT_DIR
+            chosen = _run(replace(cfg, train=replace(cfg.train, refit=False, out_dir=str(select))), None, data, rows,
+                          select, cluster, resume and (select / CHECKPOINT_DIR).is_dir(), parent, None, verbose)
+            refit = _refit_info(select, chosen.state, len(rows[1]))
+            refit_cfg = replace(cfg, train=replace(cfg.train, epochs=refit["epochs"]))
+            _run(refit_cfg, cfg, data, rows, out, cluster, resume and (out / CHECKPOINT_DIR).is_dir(), parent, refit,
+                 verbose)
     finally:
         keras.mixed_precision.set_global_policy(policy)  # the process may build other models afterwards
-    if cluster.is_chief and not (out / BUNDLE_DIR).is_dir():
-        raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
     if cluster.is_chief:
         _add_tflite(out / BUNDLE_DIR)
     return out / BUNDLE_DIR
+
+
+def _run(cfg: Config, written: Config | None, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path,
+         cluster: Cluster, resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> Run:
+    """Set up and fit one run into `out` (its config.yaml: `written`, else `cfg`); the finished Run."""
+    run = _setup(cfg, data, rows, out, cluster, resume, parent, refit)
+    if cluster.is_chief:  # after the checkpoint loaded: a refused --resume leaves the run's config as it was
+        write_text(out / "config.yaml", dump_yaml(config_to_dict(written or cfg)))
+        print(_summary(run), flush=True)
+    _fit(run, verbose if cluster.is_chief else 0)
+    if cluster.is_chief and not (out / BUNDLE_DIR).is_dir():
+        raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
+    return run
+
+
+def _refit_info(select: Path, state: dict, n_dev: int) -> dict:
+    """What the refit follows: the selection run's best epoch and its dev scores (its bundle's train.json)."""
+    chosen = read_json(select / BUNDLE_DIR / "train.json")  # every worker: the run directory is shared
+    return {"selected_by": str(select / BUNDLE_DIR), "epochs": state["best_epoch"], "dev_cer": chosen["dev_cer"],
+            "dev_wer": chosen["dev_wer"], "dev_utterances": n_dev}
 
 
 def _add_tflite(bundle_dir: Path) -> None:

@@ -26,7 +26,7 @@ from asr.text import ctc_frames_needed
 tf = import_tensorflow()
 import keras  # noqa: E402 - after the quiet TensorFlow import
 
-from asr.model import build_model, build_training_model, compile_training_model  # noqa: E402
+from asr.model import OUTPUT_LAYER, build_model, build_training_model, compile_training_model  # noqa: E402
 from asr.train import read_history, train  # noqa: E402
 
 N_FEATS = 20
@@ -687,6 +687,42 @@ def test_without_a_dev_split_the_model_is_selected_on_held_out_train_utterances(
     assert not {r["id"] for r in train_rows} & {r["id"] for r in dev_rows}
     assert "no dev split" in capsys.readouterr().err
     assert split_dev(PreparedData(tiny_prepared))[1] == PreparedData(tiny_prepared).rows("dev")  # a dev split is used
+
+
+def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, tmp_path):
+    """train.refit: select/ is an ordinary run on train alone; the bundle then trains from the same start on
+    train + dev for select's best epoch count, keeps its last epoch, and names the dev score that stands for it."""
+    import shutil
+
+    from asr.bundle import load_bundle
+
+    out, settings = tmp_path / "run", ("train.epochs=3", "train.patience=99", "train.refit=true")
+    train(run_config(tiny_prepared, out, *settings), verbose=0)
+    data = PreparedData(tiny_prepared)
+    chosen = json.loads((out / "select" / "bundle" / "train.json").read_text(encoding="utf-8"))
+    info = json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))
+    assert chosen["data"]["train_utterances"] == len(data.rows("train")) and "refit" not in chosen
+    assert info["data"]["train_utterances"] == len(data.rows("train")) + len(data.rows("dev"))
+    assert info["epoch"] == info["refit"]["epochs"] == chosen["epoch"]
+    assert (info["dev_cer"], info["refit"]["selected_by"]) == (chosen["dev_cer"], str(out / "select" / "bundle"))
+    assert len(read_history(out / "select" / "log.csv")) == 3  # select/ is a run like any other
+    log = read_history(out / "log.csv")
+    assert [int(r["epoch"]) for r in log] == list(range(1, chosen["epoch"] + 1))
+    assert all(r["dev_cer"] == "" for r in log)  # dev is trained on: not scored
+    assert (out / "curves.png").is_file() and (out / "bundle" / "model.tflite").is_file()
+    final, selected = load_bundle(out / "bundle").model, load_bundle(out / "select" / "bundle").model
+    assert not np.array_equal(*(m.get_layer(OUTPUT_LAYER).get_weights()[0] for m in (final, selected)))
+    assert load_config(out / "config.yaml").train.epochs == 3  # the user's config, not the refit's epoch count
+    # killed after the selection finished: --resume keeps select/ and trains the refit again
+    for name in ("checkpoint", "bundle"):
+        shutil.rmtree(out / name)
+    train(run_config(tiny_prepared, out, *settings), resume=True, verbose=0)
+    assert len(read_history(out / "select" / "log.csv")) == 3
+    assert json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))["refit"] == info["refit"]
+    with pytest.raises(AsrError, match="already holds a run"):
+        train(run_config(tiny_prepared, out, *settings), verbose=0)
+    train(run_config(tiny_prepared, out, "train.epochs=1"), verbose=0, overwrite=True)
+    assert not (out / "select").exists()  # --overwrite replaces the whole earlier run
 
 
 # --- full disk ---------------------------------------------------------------------------------------------

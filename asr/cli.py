@@ -395,14 +395,15 @@ def lm_(
     data: Annotated[Path, typer.Argument(help="Prepared data directory: its transcripts train the LM.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="ARPA file to write.")],
     order: Annotated[int, typer.Option(help="n-gram order.")] = 3,
-    split: Annotated[str, typer.Option(help="Split whose transcripts to use.")] = "train",
+    split: Annotated[Optional[list[str]], typer.Option(help="Split whose transcripts to use; repeat for several "
+                                                            "(--split train --split dev). [default: train]")] = None,
     text: Annotated[Optional[list[Path]], typer.Option(help="Also these text files' sentences (one a line, "
                                                              "normalised like the transcripts).")] = None,
 ) -> None:
     """Build a word n-gram language model (ARPA) for `--lm` (needs the package's `lm` extra)."""
     from asr.lm import build_lm_from_data
 
-    typer.echo(f"wrote {build_lm_from_data(data, out, order, split, text or [])}")
+    typer.echo(f"wrote {build_lm_from_data(data, out, order, split or ['train'], text or [])}")
 
 
 @app.command("inspect")

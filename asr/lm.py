@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +74,11 @@ def build_lm(texts: Iterable[str], out: str | Path, order: int = 3) -> Path:
     return Path(out)
 
 
-def build_lm_from_data(data_dir: str | Path, out: str | Path, order: int = 3, split: str = "train",
+def build_lm_from_data(data_dir: str | Path, out: str | Path, order: int = 3, splits: Sequence[str] = ("train",),
                        texts: Iterable[str | Path] = ()) -> Path:
-    """`build_lm` over the distinct transcripts of a prepared split (already normalised by `asr prepare`), and the
-    sentences of the text files `texts` (one a line), normalised with the data's text rules.
+    """`build_lm` over the distinct transcripts of prepared `splits` (already normalised by `asr prepare`), and the
+    sentences of the text files `texts` (one a line), normalised with the data's text rules. A run that trained
+    on dev too (`train.refit`) gets its LM from train and dev; the test split stays unseen.
 
     Each sentence counts once: augmented copies (speed, noise, ...) or several speakers reading the same prompt
     would otherwise multiply its n-gram counts and skew the smoothing, as Kaldi recipes avoid by building the LM
@@ -88,7 +89,7 @@ def build_lm_from_data(data_dir: str | Path, out: str | Path, order: int = 3, sp
     from asr.data import PreparedData
 
     data = PreparedData(data_dir)
-    sentences = [r["text"] for r in data.rows(split)]
+    sentences = [r["text"] for split in splits for r in data.rows(split)]
     for path in texts:
         sentences += read_sentences(path, data.text)
     return build_lm(dict.fromkeys(sentences), out, order)

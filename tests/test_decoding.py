@@ -183,3 +183,32 @@ def test_lm_of_data_and_text_knows_the_texts_words(tiny_prepared, tmp_path):
                 if "\t" in line}
     assert {"pound", "hang"} <= unigrams and "pound" not in build_lm_from_data(tiny_prepared, tmp_path / "x.arpa",
                                                                                 2).read_text()
+
+
+@pytest.mark.skipif(not HAS_LM, reason="LM extra not installed (pip install '.[lm]')")
+def test_lm_of_several_splits_knows_each_splits_words(tiny_prepared, tmp_path):
+    """`asr lm DATA --split train --split dev`: the LM of a run that trained on dev too (train.refit)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from asr.cli import app
+    from asr.files import read_jsonl, write_jsonl
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_prepared, data)
+    dev = read_jsonl(data / "dev.jsonl")
+    write_jsonl(data / "dev.jsonl", [{**dev[0], "text": "zebra quartz"}, *dev[1:]])  # words no train sentence has
+    dev_only = {"zebra", "quartz"}
+
+    def unigrams(*splits: str) -> set[str]:
+        out = tmp_path / f"{'-'.join(splits)}.arpa"
+        args = ["lm", str(data), "--out", str(out), "--order", "2"]
+        args += [a for split in splits for a in ("--split", split)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        arpa = out.read_text(encoding="utf-8")
+        return {line.split("\t")[1] for line in arpa.split("\\1-grams:")[1].split("\\2-grams:")[0].splitlines()
+                if "\t" in line}
+
+    assert dev_only <= unigrams("train", "dev") and not dev_only & unigrams("train")

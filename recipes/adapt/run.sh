@@ -13,9 +13,10 @@
 #   1  asr prepare --like BASE   features, text rules and vocabulary of the base model; a seeded split into
 #                                train / dev / test (10 % each for dev and test unless --set prepare.*_fraction=...)
 #   2  asr eval                  the base model on the test split: EXP/eval/before.json
-#   3  asr train --init BASE     fine-tune (configs/finetune.yaml) into EXP; resumes after an interruption
+#   3  asr train --init BASE     fine-tune (configs/finetune.yaml) into EXP: the epoch count chosen on dev, then
+#                                the final model on train + dev (train.refit); resumes after an interruption
 #   4  asr eval                  the adapted model on the test split: EXP/eval/after.json
-#   5  asr lm + asr eval         a word 3-gram LM of the train transcripts and general English text (--lm-text;
+#   5  asr lm + asr eval         a word 3-gram LM of the train and dev transcripts and general English (--lm-text;
 #                                default: Debian's fortunes, if installed), beam search with it (decode section of
 #                                --config): EXP/eval/after-lm.json (needs `pip install '.[lm]'`; skipped without it)
 #   6  results table             EXP/results.md
@@ -82,8 +83,8 @@ if in_stages 5; then
     if [ -n "$lm_text" ]; then texts=(--text "$lm_text"); else
       echo "note: an LM of the transcripts alone knows few words; give --lm-text FILE or apt-get install fortunes"
     fi
-    echo "stage 5: asr lm $data ${texts[*]+"${texts[*]}"} -> $exp/lm.arpa"
-    $asr lm "$data" --out "$exp/lm.arpa" ${texts[@]+"${texts[@]}"}
+    echo "stage 5: asr lm $data --split train --split dev ${texts[*]+"${texts[*]}"} -> $exp/lm.arpa"
+    $asr lm "$data" --split train --split dev --out "$exp/lm.arpa" ${texts[@]+"${texts[@]}"}
     adapt_eval 5 after-lm "$exp/bundle" --lm "$exp/lm.arpa" --config "$config"
   else
     echo "stage 5: skipped: the LM needs the optional packages: pip install '.[lm]'"

@@ -7,14 +7,15 @@ of their speech, every recording scored once, by models that never trained on it
 For each corpus (yours, and with `--synth-voice` the same sentences spoken by a flite voice the base model never
 heard, e.g. rms), the recordings are cut into `--folds` K parts by a seeded hash of their names. For fold k, a
 corpus folder `fold-k/{train,dev,test}` of links to the recordings is made: test is part k, dev a seeded tenth of
-the rest (it selects the model by dev CER; never trained on), train the rest (recordings are dealt to the folds
-round-robin in hash order, so folds differ in size by one at most). That folder is prepared as a user
-would (`asr prepare --like BASE`), then per amount of train audio (a seeded subset of train; dev and test stay the
-same) `asr train --init BASE` runs with the default fine-tuning settings (no flags), timed as a user would time it,
-and `asr eval` scores fold k's test part greedily, and with a word 3-gram LM of that train subset's transcripts plus
-general English sentences (`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the
-preset's lm_alpha/lm_beta; needs `pip install '.[lm]'`). Errors are pooled over the folds (CER = all character
-errors / all reference characters). "all" runs on every fold; the smaller amounts and the "scratch" rows (the same
+the rest, train the rest (recordings are dealt to the folds round-robin in hash order, so folds differ in size by
+one at most). That folder is prepared as a user would (`asr prepare --like BASE`), then per amount of train audio
+(a seeded subset of train; dev and test stay the same) `asr train --init BASE` runs with the default fine-tuning
+settings (no flags), timed as a user would time it: the preset chooses the epoch count by dev CER, then trains the
+final model on train + dev (`train.refit`), so the minutes in the table are train + dev. `asr eval` scores fold k's
+test part greedily, and with a word 3-gram LM of the train and dev transcripts plus general English sentences
+(`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the preset's lm_alpha/lm_beta;
+needs `pip install '.[lm]'`). Errors are pooled over the folds (CER = all character errors / all reference
+characters). "all" runs on every fold; the smaller amounts and the "scratch" rows (the same
 architecture from random weights, same settings, twice the epochs and no early stopping) on the first
 `--curve-folds` folds only, so those rows score fewer recordings (the table says how many); so do all trained rows
 of the synthetic voice, which checks the mechanism on a second speaker.
@@ -211,14 +212,15 @@ def _row(name: str, datas: list[Path], base: str, amount: str, start: str, text:
             greedy.add(evaluate(base, data, fold / "eval-0.json"))
             continue
         sub = subset(data, None if amount == "all" else float(amount), fold / f"data-{amount}")
-        minutes.append(sum(json.loads(line)["duration"] for line in (sub / "train.jsonl").open()) / 60)
+        minutes.append(sum(json.loads(line)["duration"] for split in ("train", "dev")  # what the final model learnt
+                           for line in (sub / f"{split}.jsonl").open()) / 60)
         run = fold / f"{start}-{amount}"
         seconds.append(train(sub, run, base, start == "scratch"))
         greedy.add(evaluate(run / "bundle", sub, fold / f"eval-{start}-{amount}.json"))
         if has_lm():
             arpa = fold / f"lm-{amount}.arpa"
             if not arpa.is_file():
-                asr("lm", sub, "--out", arpa, *text)
+                asr("lm", sub, "--split", "train", "--split", "dev", "--out", arpa, *text)
             fused.add(evaluate(run / "bundle", sub, fold / f"eval-{start}-{amount}-lm.json", "--lm", arpa,
                                "--config", PRESET))
     if amount == "0":
@@ -252,8 +254,9 @@ def main() -> int:
     text = general_text(args.lm_text, args.work)
     for k, (name, corpus) in enumerate(corpora):
         rows += curve(name, corpus.resolve(), args.work / name.replace(" ", "-"), args.base, args, text, k == 0)
-    print(f"\n{args.folds}-fold cross-validation; errors pooled over the folds a row ran on")
-    print("| speaker | train min | model | folds | test utts | CER % | WER % | CER % (LM) | WER % (LM) "
+    print(f"\n{args.folds}-fold cross-validation; errors pooled over the folds a row ran on; speech min: what the "
+          "final model learnt from (train + dev)")
+    print("| speaker | speech min | model | folds | test utts | CER % | WER % | CER % (LM) | WER % (LM) "
           "| train min (wall), median (range) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))

@@ -138,7 +138,9 @@ def random_start_loss(data_dir: Path) -> float:
 
 def test_fine_tuning_starts_from_the_bundle_and_records_it(adapt_data: Path, tmp_path: Path):
     tuned = tmp_path / "tuned"
-    result = cli("train", "--init", DEFAULT_MODEL, *QUICK, *FROZEN_LR, "--data", adapt_data, "--out", tuned)
+    # train.refit off: it is tested on a small model (test_train.py) and through the preset in the adapt recipe's test
+    result = cli("train", "--init", DEFAULT_MODEL, *QUICK, *FROZEN_LR, "--set", "train.refit=false", "--data",
+                 adapt_data, "--out", tuned)
     assert result.exit_code == 0, result.output
     assert "fine-tuning en-synth" in result.output
     # the bundle already recognises these voices; random weights start near log(V) per frame
@@ -146,10 +148,7 @@ def test_fine_tuning_starts_from_the_bundle_and_records_it(adapt_data: Path, tmp
     assert first_loss(tuned) < 0.3 * scratch, (first_loss(tuned), scratch)
     info = json.loads((tuned / "bundle" / "train.json").read_text())
     assert info["parent"]["name"] == DEFAULT_MODEL and info["parent"]["sha256"] == bundle_hash(PARENT)
-    # the preset refits on train + dev for the epoch count the dev split chose (asr/train.py)
-    n_train, n_dev = (len((adapt_data / f"{split}.jsonl").read_text().splitlines()) for split in ("train", "dev"))
-    assert info["data"]["train_utterances"] == n_train + n_dev and info["refit"]["epochs"] == 1
-    assert json.loads((tuned / "select" / "bundle" / "train.json").read_text())["data"]["train_utterances"] == n_train
+    assert info["data"]["train_utterances"] == len((adapt_data / "train.jsonl").read_text().splitlines())
     # the child is a bundle like any other
     result = cli("transcribe", "-m", tuned / "bundle", demo_flacs(1, "test")[0][0])
     assert result.exit_code == 0 and result.output.strip(), result.output

@@ -308,7 +308,11 @@ def test_adapt_recipe_fine_tunes_the_bundled_model_and_scores_before_and_after(t
     data, exp = tmp_path / "data" / "adapt" / "my-speech", tmp_path / "exp" / "adapt" / "my-speech"
     assert json.loads((data / "vocab.json").read_text()) == json.loads(
         (REPO / "asr" / "models" / "en-synth" / "vocab.json").read_text())  # prepared --like the base model
-    assert json.loads((exp / "bundle" / "train.json").read_text())["parent"]["name"] == "en-synth"
+    info = json.loads((exp / "bundle" / "train.json").read_text())
+    assert info["parent"]["name"] == "en-synth"
+    # the preset refits: the model learnt train + dev, for the epoch count select/ chose on dev
+    assert info["refit"]["selected_by"] == str(Path("exp/adapt/my-speech/select/bundle"))
+    assert info["data"]["train_utterances"] == len(manifest(data / "train.jsonl")) + len(manifest(data / "dev.jsonl"))
     before = json.loads((exp / "eval" / "before.json").read_text())
     after = json.loads((exp / "eval" / "after.json").read_text())
     assert before["n_utts"] == after["n_utts"] == len(manifest(data / "test.jsonl")) > 0

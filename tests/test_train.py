@@ -692,8 +692,6 @@ def test_without_a_dev_split_the_model_is_selected_on_held_out_train_utterances(
 def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, tmp_path, monkeypatch):
     """train.refit: select/ is an ordinary run on train alone; the bundle then trains from the same start on
     train + dev for select's best epoch count, keeps its last epoch, and names the dev score that stands for it."""
-    import shutil
-
     from asr.bundle import load_bundle
 
     out, settings = tmp_path / "run", ("train.epochs=2", "train.patience=99", "train.refit=true")
@@ -713,12 +711,6 @@ def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, t
     final, selected = load_bundle(out / "bundle").model, load_bundle(out / "select" / "bundle").model
     assert not np.array_equal(*(m.get_layer(OUTPUT_LAYER).get_weights()[0] for m in (final, selected)))
     assert load_config(out / "config.yaml").train.epochs == 2  # the user's config, not the refit's epoch count
-    # killed after the selection finished: --resume keeps select/ and trains the refit again
-    for name in ("checkpoint", "bundle"):
-        shutil.rmtree(out / name)
-    train(run_config(tiny_prepared, out, *settings), resume=True, verbose=0)
-    assert len(read_history(out / "select" / "log.csv")) == 2
-    assert json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))["refit"] == info["refit"]
     with pytest.raises(AsrError, match="already holds a run"):
         train(run_config(tiny_prepared, out, *settings), verbose=0)
     import asr.train
@@ -726,6 +718,23 @@ def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, t
     monkeypatch.setattr(asr.train, "_train", lambda *args: out / "bundle")  # what --overwrite clears, not a new run
     train(run_config(tiny_prepared, out, *settings), verbose=0, overwrite=True)
     assert not {"select", "checkpoint", "bundle", "log.csv"} & {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_refit_resumes_after_the_selection_run(tiny_prepared, tmp_path):
+    """Killed once select/ finished (only select/ holds a checkpoint): --resume keeps it and trains the refit."""
+    import shutil
+
+    out, settings = tmp_path / "run", ("train.epochs=2", "train.patience=99", "train.refit=true")
+    train(run_config(tiny_prepared, out, *settings), verbose=0)
+    info = json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))
+    for name in ("checkpoint", "bundle", "log.csv"):
+        (shutil.rmtree if (out / name).is_dir() else Path.unlink)(out / name)
+    selected = (out / "select" / "bundle" / "model.keras").stat().st_mtime_ns
+    train(run_config(tiny_prepared, out, *settings), resume=True, verbose=0)
+    assert (out / "select" / "bundle" / "model.keras").stat().st_mtime_ns == selected  # not trained again
+    assert len(read_history(out / "select" / "log.csv")) == 2 and len(read_history(out / "log.csv")) == info["epoch"]
+    assert json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))["refit"] == info["refit"]
 
 
 # --- full disk ---------------------------------------------------------------------------------------------

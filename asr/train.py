@@ -469,6 +469,9 @@ def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> Non
     if resume and CHECKPOINT_DIR not in found + _results(out / SELECT_DIR):
         hint = "train afresh with --overwrite" if found else "start without --resume"
         raise AsrError(f"--resume: no checkpoint in {out}; {hint}")
+    if resume and cfg.train.refit and CHECKPOINT_DIR in found and CHECKPOINT_DIR not in _results(out / SELECT_DIR):
+        raise AsrError(f"--resume: {out} holds a run without train.refit (no {SELECT_DIR}/ run); continue it with "
+                       "--set train.refit=false, or train afresh with --overwrite")
     if resume:
         _check_resumed_model(out, cfg)
     elif found and not overwrite:
@@ -512,6 +515,9 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
             _run(cfg, cfg, data, rows, out, cluster, resume, parent, None, verbose)
         else:
             select = out / SELECT_DIR
+            if cluster.is_chief:
+                print(f"train.refit: a run on train chooses the epoch count by dev CER in {select}, then the model "
+                      f"trains again on train + dev into {out}", flush=True)
             chosen = _run(replace(cfg, train=replace(cfg.train, refit=False, out_dir=str(select))), None, data, rows,
                           select, cluster, resume and (select / CHECKPOINT_DIR).is_dir(), parent, None, verbose)
             refit = _refit_info(select, chosen.state, len(rows[1]))

@@ -720,6 +720,15 @@ def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, t
     assert not {"select", "checkpoint", "bundle", "log.csv"} & {p.name for p in out.iterdir()}
 
 
+def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny_prepared, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    with pytest.raises(AsrError, match=r"without train.refit .*--set train.refit=false"):
+        train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.refit=true"), resume=True, verbose=0)
+
+
 @pytest.mark.slow
 def test_refit_resumes_after_the_selection_run(tiny_prepared, tmp_path):
     """Killed once select/ finished (only select/ holds a checkpoint): --resume keeps it and trains the refit."""

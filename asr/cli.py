@@ -150,7 +150,8 @@ def train(
                                                  "its checkpoint, bundle and logs first (without --resume or "
                                                  "--overwrite such a directory is refused).")] = False,
 ) -> None:
-    """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle.
+    """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle (with train.refit, as in the
+    fine-tuning preset: the model trained again on train + dev for that best epoch count).
 
     The run directory gets log.csv, curves.png and tensorboard/; train.strategy=mirrored|multi_worker trains on
     several devices or machines (see the README).

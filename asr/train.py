@@ -465,11 +465,11 @@ def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> Non
     """AsrError unless `out` is new, holds no results, or the run is asked to continue or replace them."""
     if resume and overwrite:
         raise AsrError("--resume continues the run in --out, --overwrite replaces it: give one of them")
-    found = _results(out)
-    if resume and CHECKPOINT_DIR not in found + _results(out / SELECT_DIR):
+    found, selected = _results(out), _results(out / SELECT_DIR)
+    if resume and CHECKPOINT_DIR not in found + selected:
         hint = "train afresh with --overwrite" if found else "start without --resume"
         raise AsrError(f"--resume: no checkpoint in {out}; {hint}")
-    if resume and cfg.train.refit and CHECKPOINT_DIR in found and CHECKPOINT_DIR not in _results(out / SELECT_DIR):
+    if resume and cfg.train.refit and CHECKPOINT_DIR in found and CHECKPOINT_DIR not in selected:
         raise AsrError(f"--resume: {out} holds a run without train.refit (no {SELECT_DIR}/ run); continue it with "
                        "--set train.refit=false, or train afresh with --overwrite")
     if resume:
@@ -518,9 +518,10 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
             if cluster.is_chief:
                 print(f"train.refit: a run on train chooses the epoch count by dev CER in {select}, then the model "
                       f"trains again on train + dev into {out}", flush=True)
-            chosen = _run(replace(cfg, train=replace(cfg.train, refit=False, out_dir=str(select))), None, data, rows,
-                          select, cluster, resume and (select / CHECKPOINT_DIR).is_dir(), parent, None, verbose)
-            refit = _refit_info(select, chosen.state, len(rows[1]))
+            select_cfg = replace(cfg, train=replace(cfg.train, refit=False, out_dir=str(select)))
+            _run(select_cfg, select_cfg, data, rows, select, cluster, resume and (select / CHECKPOINT_DIR).is_dir(),
+                 parent, None, verbose)
+            refit = _refit_info(select, len(rows[1]))
             refit_cfg = replace(cfg, train=replace(cfg.train, epochs=refit["epochs"]))
             _run(refit_cfg, cfg, data, rows, out, cluster, resume and (out / CHECKPOINT_DIR).is_dir(), parent, refit,
                  verbose)
@@ -531,23 +532,22 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
     return out / BUNDLE_DIR
 
 
-def _run(cfg: Config, written: Config | None, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path,
-         cluster: Cluster, resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> Run:
-    """Set up and fit one run into `out` (its config.yaml: `written`, else `cfg`); the finished Run."""
+def _run(cfg: Config, written: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path,
+         cluster: Cluster, resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> None:
+    """Set up and fit one run into `out`, whose config.yaml is `written` (the user's config for a refit)."""
     run = _setup(cfg, data, rows, out, cluster, resume, parent, refit)
     if cluster.is_chief:  # after the checkpoint loaded: a refused --resume leaves the run's config as it was
-        write_text(out / "config.yaml", dump_yaml(config_to_dict(written or cfg)))
+        write_text(out / "config.yaml", dump_yaml(config_to_dict(written)))
         print(_summary(run), flush=True)
     _fit(run, verbose if cluster.is_chief else 0)
     if cluster.is_chief and not (out / BUNDLE_DIR).is_dir():
         raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
-    return run
 
 
-def _refit_info(select: Path, state: dict, n_dev: int) -> dict:
+def _refit_info(select: Path, n_dev: int) -> dict:
     """What the refit follows: the selection run's best epoch and its dev scores (its bundle's train.json)."""
     chosen = read_json(select / BUNDLE_DIR / "train.json")  # every worker: the run directory is shared
-    return {"selected_by": str(select / BUNDLE_DIR), "epochs": state["best_epoch"], "dev_cer": chosen["dev_cer"],
+    return {"selected_by": str(select / BUNDLE_DIR), "epochs": chosen["epoch"], "dev_cer": chosen["dev_cer"],
             "dev_wer": chosen["dev_wer"], "dev_utterances": n_dev}
 
 

@@ -151,7 +151,8 @@ def train(
                                                  "--overwrite such a directory is refused).")] = False,
 ) -> None:
     """Train a BiLSTM-CTC model; the best model by dev CER is written as a bundle (with train.refit, as in the
-    fine-tuning preset: the model trained again on train + dev for that best epoch count).
+    fine-tuning preset: the model trained again on train + dev for that best epoch count; with train.soup N, the
+    average of N such models trained with different seeds).
 
     The run directory gets log.csv, curves.png and tensorboard/; train.strategy=mirrored|multi_worker trains on
     several devices or machines (see the README).

@@ -104,6 +104,8 @@ class TrainConfig:
     reset_output: bool = False  # with `init`: re-initialise the whole output layer instead of keeping known rows
     refit: bool = False  # after early stopping on dev, train again from the start on train + dev for the best
     # epoch count; that model is the bundle (OUT/select/ keeps the run that chose the count). ~2x the time
+    soup: int = 1  # > 1: train this many runs (seeds seed, seed+1, ...) into OUT/soup/ and average their weights
+    # into the bundle (a model soup); with refit, the refit is what is trained that many times
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ RANGES: dict[str, Range] = {  # SECTION.KEY -> valid values, checked whenever a 
     "model.lstm_units": AT_LEAST_1, "model.lstm_layers": AT_LEAST_1, "model.dropout": Range(0, 1),
     "train.epochs": AT_LEAST_1, "train.batch_size": AT_LEAST_1, "train.learning_rate": POSITIVE,
     "train.warmup_epochs": NON_NEGATIVE, "train.clipnorm": NON_NEGATIVE, "train.patience": AT_LEAST_1,
-    "train.checkpoint_minutes": NON_NEGATIVE, "train.max_skipped_batches": NON_NEGATIVE,
+    "train.soup": AT_LEAST_1, "train.checkpoint_minutes": NON_NEGATIVE, "train.max_skipped_batches": NON_NEGATIVE,
     "train.specaug_time_masks": NON_NEGATIVE, "train.specaug_time_width": NON_NEGATIVE,
     "train.specaug_freq_masks": NON_NEGATIVE, "train.specaug_freq_width": NON_NEGATIVE,
     "train.tempo_perturb": Range(0, 0.5), "train.vtlp": Range(0, 0.3, note=" (0.1 is the usual range)"),

@@ -20,11 +20,12 @@ from asr.text import Vocabulary
 
 runner = CliRunner()
 PARENT = BUNDLED_MODELS / DEFAULT_MODEL
-# Fast settings for the bundled model's size (2.4 M parameters): one epoch over 24 short demo utterances, and no
-# second run on train + dev (train.refit is tested on a small model in test_train.py, and through the preset in the
-# adapt recipe's test).
+# Fast settings for the bundled model's size (2.4 M parameters): one epoch over 24 short demo utterances, one run: no
+# second run on train + dev and no soup (train.refit and train.soup are tested on a small model in test_train.py,
+# and through the preset in the adapt recipe's test).
 QUICK = ["--set", "train.epochs=1", "--set", "train.batch_size=8", "--set", "train.specaug_time_masks=0",
-         "--set", "train.specaug_freq_masks=0", "--set", "train.refit=false"]
+         "--set", "train.specaug_freq_masks=0", "--set", "train.refit=false",
+         "--set", "train.soup=1"]
 FROZEN_LR = ["--set", "train.learning_rate=1e-12"]  # weights stay put: the epoch's loss is the starting loss
 
 

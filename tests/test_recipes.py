@@ -312,6 +312,7 @@ def test_adapt_recipe_fine_tunes_the_bundled_model_and_scores_before_and_after(t
     assert info["parent"]["name"] == "en-synth"
     # the preset refits: the model learnt train + dev, for the epoch count select/ chose on dev
     assert info["refit"]["selected_by"] == str(Path("exp/adapt/my-speech/select/bundle"))
+    assert [part["seed"] for part in info["soup"]] == [0, 1]  # and averages two seeds' refits
     assert info["data"]["train_utterances"] == len(manifest(data / "train.jsonl")) + len(manifest(data / "dev.jsonl"))
     before = json.loads((exp / "eval" / "before.json").read_text())
     after = json.loads((exp / "eval" / "after.json").read_text())

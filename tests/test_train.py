@@ -26,8 +26,9 @@ from asr.text import ctc_frames_needed
 tf = import_tensorflow()
 import keras  # noqa: E402 - after the quiet TensorFlow import
 
+from asr.inference import Predictor  # noqa: E402
 from asr.model import OUTPUT_LAYER, build_model, build_training_model, compile_training_model  # noqa: E402
-from asr.train import read_history, train  # noqa: E402
+from asr.train import read_history, score_split, train  # noqa: E402
 
 N_FEATS = 20
 EPOCHS = 3  # 32 train utterances, batch 8: 4 batches per epoch
@@ -718,6 +719,31 @@ def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, t
     monkeypatch.setattr(asr.train, "_train", lambda *args: out / "bundle")  # what --overwrite clears, not a new run
     train(run_config(tiny_prepared, out, *settings), verbose=0, overwrite=True)
     assert not {"select", "checkpoint", "bundle", "log.csv"} & {p.name for p in out.iterdir()}
+
+
+def test_soup_averages_the_weights_of_runs_that_differ_in_seed(tiny_prepared, tmp_path):
+    """train.soup=2: two runs (seeds 0 and 1) in soup/0 and soup/1; the bundle holds the mean of their weights,
+    scored on dev, and names its runs; resuming the soup with another train.soup is one line."""
+    from asr.bundle import load_bundle
+
+    out, settings = tmp_path / "run", ("train.epochs=2", "train.patience=99", "train.soup=2")
+    train(run_config(tiny_prepared, out, *settings), verbose=0)
+    runs = [load_bundle(out / "soup" / str(i) / "bundle").model for i in (0, 1)]
+    soup = load_bundle(out / "bundle").model
+    first, second, mean = (m.get_layer(OUTPUT_LAYER).get_weights()[0] for m in (*runs, soup))
+    assert not np.array_equal(first, second)  # the seeds differ
+    np.testing.assert_allclose(mean, (first + second) / 2, rtol=1e-6)
+    info = json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))
+    assert [(part["seed"], part["run"]) for part in info["soup"]] == [(0, str(out / "soup" / "0")),
+                                                                      (1, str(out / "soup" / "1"))]
+    data = PreparedData(tiny_prepared)
+    predictor = Predictor(soup, 2, data.stats["mean"])
+    assert info["dev_cer"] == pytest.approx(score_split(predictor, data, data.rows("dev"))["cer"])
+    assert (out / "bundle" / "model.tflite").is_file() and not (out / "checkpoint").exists()
+    with pytest.raises(AsrError, match=r"with train.soup \(soup/\); continue it with --set train.soup=2"):
+        train(run_config(tiny_prepared, out, "train.epochs=2", "train.patience=99"), resume=True, verbose=0)
+    train(run_config(tiny_prepared, out, *settings), resume=True, verbose=0)  # finished: nothing trained again
+    assert json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8")) == info
 
 
 def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny_prepared, tmp_path):

@@ -14,7 +14,8 @@
 #                                train / dev / test (10 % each for dev and test unless --set prepare.*_fraction=...)
 #   2  asr eval                  the base model on the test split: EXP/eval/before.json
 #   3  asr train --init BASE     fine-tune (configs/finetune.yaml) into EXP: the epoch count chosen on dev, then
-#                                the final model on train + dev (train.refit); resumes after an interruption
+#                                the final model on train + dev (train.refit), twice with two seeds and their
+#                                weights averaged (train.soup); resumes after an interruption
 #   4  asr eval                  the adapted model on the test split: EXP/eval/after.json
 #   5  asr lm + asr eval         a word 3-gram LM of the train and dev transcripts and general English (--lm-text;
 #                                default: Debian's fortunes, if installed), beam search with it (decode section of

@@ -597,7 +597,8 @@ def _soup(cfg: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], 
     parts = [read_json(run_dir / BUNDLE_DIR / "train.json") for run_dir in runs]
     info = {**parts[0], "dev_cer": scores["cer"], "dev_wer": scores["wer"],
             "soup": [{"run": str(run_dir), "seed": cfg.train.seed + i, "epoch": part["epoch"],
-                      "dev_cer": part["dev_cer"]} for i, (run_dir, part) in enumerate(zip(runs, parts))]}
+                      **({"dev_cer": part["dev_cer"]} if refit is None else {})}  # a refit is not scored on dev
+                     for i, (run_dir, part) in enumerate(zip(runs, parts))]}
     save_bundle(out / BUNDLE_DIR, soup, data.features, data.text, cfg.model, data.vocab, data.stats, info)
     alone = ", ".join(f"{100 * part['dev_cer']:.2f}" for part in parts)
     print(f"train.soup: dev CER {100 * scores['cer']:.2f} % with the averaged weights ({alone} % for the runs "

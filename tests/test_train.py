@@ -755,6 +755,15 @@ def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny
         train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.refit=true"), resume=True, verbose=0)
 
 
+def test_resuming_a_run_without_soup_with_soup_is_one_line(reference_run, tiny_prepared, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    with pytest.raises(AsrError, match=r"without train.soup \(no soup/\); continue it with --set train.soup=1"):
+        train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.soup=2"), resume=True, verbose=0)
+
+
 @pytest.mark.slow
 def test_refit_resumes_after_the_selection_run(tiny_prepared, tmp_path):
     """Killed once select/ finished (only select/ holds a checkpoint): --resume keeps it and trains the refit."""

@@ -489,9 +489,11 @@ def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> Non
                        "--set train.refit=false, or train afresh with --overwrite")
     souped = cfg.train.soup > 1
     if resume and (CHECKPOINT_DIR in found if souped else SOUP_DIR in found):  # a soup's runs are in soup/N
+        path = out / "config.yaml"
+        was = read_yaml(path).get("train", {}).get("soup", "N") if path.is_file() else "N"  # N: as it started
         held = f"without train.soup (no {SOUP_DIR}/)" if souped else f"with train.soup ({SOUP_DIR}/)"
         raise AsrError(f"--resume: {out} holds a run {held}; continue it with --set train.soup="
-                       f"{'1' if souped else len(_run_dirs(out)) - 2}, or train afresh with --overwrite")
+                       f"{1 if souped else was}, or train afresh with --overwrite")
     if resume:
         _check_resumed_model(out, cfg)
     elif found and not overwrite:

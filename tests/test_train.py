@@ -721,13 +721,16 @@ def test_refit_trains_on_train_and_dev_for_the_epochs_dev_chose(tiny_prepared, t
     assert not {"select", "checkpoint", "bundle", "log.csv"} & {p.name for p in out.iterdir()}
 
 
+SOUP_SETTINGS = ("train.epochs=1", "train.patience=99", "train.soup=2")
+
+
 def test_soup_averages_the_weights_of_runs_that_differ_in_seed(tiny_prepared, tmp_path):
     """train.soup=2: two runs (seeds 0 and 1) in soup/0 and soup/1; the bundle holds the mean of their weights,
-    scored on dev, and names its runs; resuming the soup with another train.soup is one line."""
+    scored on dev, and names its runs."""
     from asr.bundle import load_bundle
 
-    out, settings = tmp_path / "run", ("train.epochs=2", "train.patience=99", "train.soup=2")
-    train(run_config(tiny_prepared, out, *settings), verbose=0)
+    out = tmp_path / "run"
+    train(run_config(tiny_prepared, out, *SOUP_SETTINGS), verbose=0)
     runs = [load_bundle(out / "soup" / str(i) / "bundle").model for i in (0, 1)]
     soup = load_bundle(out / "bundle").model
     first, second, mean = (m.get_layer(OUTPUT_LAYER).get_weights()[0] for m in (*runs, soup))
@@ -740,10 +743,29 @@ def test_soup_averages_the_weights_of_runs_that_differ_in_seed(tiny_prepared, tm
     predictor = Predictor(soup, 2, data.stats["mean"])
     assert info["dev_cer"] == pytest.approx(score_split(predictor, data, data.rows("dev"))["cer"])
     assert (out / "bundle" / "model.tflite").is_file() and not (out / "checkpoint").exists()
-    with pytest.raises(AsrError, match=r"with train.soup \(soup/\); continue it with --set train.soup=2"):
-        train(run_config(tiny_prepared, out, "train.epochs=2", "train.patience=99"), resume=True, verbose=0)
-    train(run_config(tiny_prepared, out, *settings), resume=True, verbose=0)  # finished: nothing trained again
+
+
+@pytest.mark.slow
+def test_a_finished_soup_resumes_as_it_is(tiny_prepared, tmp_path):
+    out = tmp_path / "run"
+    train(run_config(tiny_prepared, out, *SOUP_SETTINGS), verbose=0)
+    info = json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8"))
+    train(run_config(tiny_prepared, out, *SOUP_SETTINGS), resume=True, verbose=0)  # nothing is trained again
     assert json.loads((out / "bundle" / "train.json").read_text(encoding="utf-8")) == info
+    assert [len(read_history(out / "soup" / str(i) / "log.csv")) for i in (0, 1)] == [1, 1]
+
+
+@pytest.mark.parametrize(("held", "config", "soup", "message"), [
+    ("checkpoint", "", 2, r"without train.soup \(no soup/\); continue it with --set train.soup=1,"),
+    ("soup/0/checkpoint", "train: {soup: 3}", 1, r"with train.soup \(soup/\); continue it with --set train.soup=3,"),
+    ("soup/0/checkpoint", "", 1, r"with train.soup \(soup/\); continue it with --set train.soup=N,")])
+def test_resuming_with_another_soup_setting_is_one_line(tiny_prepared, tmp_path, held, config, soup, message):
+    out = tmp_path / "run"
+    (out / held).mkdir(parents=True)  # refused before anything is loaded
+    if config:
+        (out / "config.yaml").write_text(config + "\n", encoding="utf-8")
+    with pytest.raises(AsrError, match=message):
+        train(run_config(tiny_prepared, out, *RESUME_SETTINGS, f"train.soup={soup}"), resume=True, verbose=0)
 
 
 def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny_prepared, tmp_path):
@@ -753,15 +775,6 @@ def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny
     shutil.copytree(reference_run, out)
     with pytest.raises(AsrError, match=r"without train.refit .*--set train.refit=false"):
         train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.refit=true"), resume=True, verbose=0)
-
-
-def test_resuming_a_run_without_soup_with_soup_is_one_line(reference_run, tiny_prepared, tmp_path):
-    import shutil
-
-    out = tmp_path / "run"
-    shutil.copytree(reference_run, out)
-    with pytest.raises(AsrError, match=r"without train.soup \(no soup/\); continue it with --set train.soup=1"):
-        train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.soup=2"), resume=True, verbose=0)
 
 
 @pytest.mark.slow

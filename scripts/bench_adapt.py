@@ -12,7 +12,8 @@ one at most). That folder is prepared as a user would (`asr prepare --like BASE`
 (a seeded subset of train; dev and test stay the same) `asr train --init BASE` runs with the default fine-tuning
 settings (no flags), timed as a user would time it: the preset chooses the epoch count by dev CER, then trains the
 final model on train + dev (`train.refit`; twice with two seeds, weights averaged: `train.soup`), so the minutes in
-the table are train + dev. `asr eval` scores fold k's test part greedily, and with a word 3-gram LM of the train and dev transcripts plus general English sentences
+the table are train + dev. `asr eval` scores fold k's test part greedily, and with a word 3-gram LM of the train
+and dev transcripts plus general English sentences
 (`asr lm --text`, default: Debian's fortunes, `apt-get install fortunes`; beam 32, the preset's lm_alpha/lm_beta;
 needs `pip install '.[lm]'`). Errors are pooled over the folds (CER = all character errors / all reference
 characters). "all" runs on every fold; the smaller amounts and the "scratch" rows (the same

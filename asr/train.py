@@ -487,6 +487,9 @@ def _check_out_dir(out: Path, cfg: Config, resume: bool, overwrite: bool) -> Non
     if resume and cfg.train.refit and CHECKPOINT_DIR in found and CHECKPOINT_DIR not in selected:
         raise AsrError(f"--resume: {out} holds a run without train.refit (no {SELECT_DIR}/ run); continue it with "
                        "--set train.refit=false, or train afresh with --overwrite")
+    if resume and not cfg.train.refit and CHECKPOINT_DIR in selected and not {CHECKPOINT_DIR, SOUP_DIR} & set(found):
+        raise AsrError(f"--resume: {out} holds a run with train.refit (only {SELECT_DIR}/ has a checkpoint); continue "
+                       "it with --set train.refit=true, or train afresh with --overwrite")
     souped = cfg.train.soup > 1
     if resume and (CHECKPOINT_DIR in found if souped else SOUP_DIR in found):  # a soup's runs are in soup/N
         path = out / "config.yaml"
@@ -540,15 +543,13 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
                 print(f"train.refit: a run on train chooses the epoch count by dev CER in {select}, then the model "
                       f"trains again on train + dev into {out}", flush=True)
             select_cfg = replace(cfg, train=replace(cfg.train, refit=False, soup=1, out_dir=str(select)))
-            _run(select_cfg, select_cfg, data, rows, select, cluster, resume and (select / CHECKPOINT_DIR).is_dir(),
-                 parent, None, verbose)
+            _run(select_cfg, select_cfg, data, rows, select, cluster, resume, parent, None, verbose)
             refit = _refit_info(select, len(rows[1]))
             final = replace(cfg, train=replace(cfg.train, epochs=refit["epochs"]))
         if cfg.train.soup == 1:
-            _run(final, cfg, data, rows, out, cluster, resume and (out / CHECKPOINT_DIR).is_dir(), parent, refit,
-                 verbose)
+            _run(final, cfg, data, rows, out, cluster, resume, parent, refit, verbose)
         else:
-            _soup(final, data, rows, out, cluster, resume, parent, refit, verbose)
+            _soup(final, cfg, data, rows, out, cluster, resume, parent, refit, verbose)
     finally:
         keras.mixed_precision.set_global_policy(policy)  # the process may build other models afterwards
     if cluster.is_chief:
@@ -558,8 +559,9 @@ def _train(cfg: Config, data: PreparedData, parent: Parent | None, out: Path, re
 
 def _run(cfg: Config, written: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path,
          cluster: Cluster, resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> None:
-    """Set up and fit one run into `out`, whose config.yaml is `written` (the user's config for a refit)."""
-    run = _setup(cfg, data, rows, out, cluster, resume, parent, refit)
+    """Set up and fit one run into `out`, whose config.yaml is `written` (the user's config for a refit); with
+    `resume`, from its checkpoint if it has one (the runs of a refit or soup that had not started yet start now)."""
+    run = _setup(cfg, data, rows, out, cluster, resume and (out / CHECKPOINT_DIR).is_dir(), parent, refit)
     if cluster.is_chief:  # after the checkpoint loaded: a refused --resume leaves the run's config as it was
         write_text(out / "config.yaml", dump_yaml(config_to_dict(written)))
         print(_summary(run), flush=True)
@@ -568,10 +570,11 @@ def _run(cfg: Config, written: Config, data: PreparedData, rows: tuple[list[dict
         raise AsrError(f"{out}: training ended without a bundle (no epoch finished)")
 
 
-def _soup(cfg: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path, cluster: Cluster,
-          resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> None:
+def _soup(cfg: Config, written: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], out: Path,
+          cluster: Cluster, resume: bool, parent: Parent | None, refit: dict | None, verbose: int) -> None:
     """train.soup: `cfg` trained with seeds seed, seed+1, ... into OUT/soup/N; their weights averaged into the
-    bundle, scored on dev (or, after a refit, with the selection run's dev scores)."""
+    bundle, scored on dev (or, after a refit, with the selection run's dev scores). OUT/config.yaml is `written`
+    (the user's config), kept as it is when resuming: it says what train.soup the run started with."""
     import numpy as np
 
     from asr.bundle import load_bundle
@@ -580,12 +583,11 @@ def _soup(cfg: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], 
     if cluster.is_chief:
         print(f"train.soup: {len(runs)} runs (seeds {cfg.train.seed} to {cfg.train.seed + len(runs) - 1}) into "
               f"{out / SOUP_DIR}, their weights averaged into {out / BUNDLE_DIR}", flush=True)
-        write_text(out / "config.yaml", dump_yaml(config_to_dict(cfg if refit is None else replace(
-            cfg, train=replace(cfg.train, epochs=refit["epochs"])))))
+        if not (resume and (out / "config.yaml").is_file()):
+            write_text(out / "config.yaml", dump_yaml(config_to_dict(written)))
     for i, run_dir in enumerate(runs):
         seed_cfg = replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + i, soup=1, out_dir=str(run_dir)))
-        _run(seed_cfg, seed_cfg, data, rows, run_dir, cluster, resume and (run_dir / CHECKPOINT_DIR).is_dir(),
-             parent, refit, verbose)
+        _run(seed_cfg, seed_cfg, data, rows, run_dir, cluster, resume, parent, refit, verbose)
     if not cluster.is_chief:
         return
     models = [load_bundle(run_dir / BUNDLE_DIR).model for run_dir in runs]
@@ -602,9 +604,12 @@ def _soup(cfg: Config, data: PreparedData, rows: tuple[list[dict], list[dict]], 
                       **({"dev_cer": part["dev_cer"]} if refit is None else {})}  # a refit is not scored on dev
                      for i, (run_dir, part) in enumerate(zip(runs, parts))]}
     save_bundle(out / BUNDLE_DIR, soup, data.features, data.text, cfg.model, data.vocab, data.stats, info)
-    alone = ", ".join(f"{100 * part['dev_cer']:.2f}" for part in parts)
-    print(f"train.soup: dev CER {100 * scores['cer']:.2f} % with the averaged weights ({alone} % for the runs "
-          "alone)" if refit is None else f"train.soup: {len(runs)} refits averaged into {out / BUNDLE_DIR}", flush=True)
+    if refit is None:
+        alone = ", ".join(f"{100 * part['dev_cer']:.2f}" for part in parts)
+        print(f"train.soup: dev CER {100 * scores['cer']:.2f} % with the averaged weights ({alone} % for the runs "
+              "alone)", flush=True)
+    else:
+        print(f"train.soup: {len(runs)} refits averaged into {out / BUNDLE_DIR}", flush=True)
 
 
 def _refit_info(select: Path, n_dev: int) -> dict:

@@ -777,6 +777,13 @@ def test_resuming_a_run_without_refit_with_refit_is_one_line(reference_run, tiny
         train(run_config(tiny_prepared, out, *RESUME_SETTINGS, "train.refit=true"), resume=True, verbose=0)
 
 
+def test_resuming_a_refit_without_refit_is_one_line(tiny_prepared, tmp_path):
+    out = tmp_path / "run"
+    (out / "select" / "checkpoint").mkdir(parents=True)  # killed during the selection run; refused before loading
+    with pytest.raises(AsrError, match=r"with train.refit \(only select/ has a checkpoint\); .*train.refit=true"):
+        train(run_config(tiny_prepared, out, *RESUME_SETTINGS), resume=True, verbose=0)
+
+
 @pytest.mark.slow
 def test_refit_resumes_after_the_selection_run(tiny_prepared, tmp_path):
     """Killed once select/ finished (only select/ holds a checkpoint): --resume keeps it and trains the refit."""
